@@ -1,0 +1,1 @@
+"""Pulumi program for the dead-letter topic, its archive and its catalog."""
