@@ -1,0 +1,1 @@
+"""The ``agent-dlq`` command line."""
