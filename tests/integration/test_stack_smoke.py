@@ -19,7 +19,9 @@ async def test_idempotent_acks_all_producer_round_trips_records(
     topic = unique("smoke-produce")
     await ensure_topics(services.bootstrap_servers, [TopicSpec(topic, 3, 1)])
     sent = [
-        Outgoing(f"value-{n}".encode(), key=f"key-{n}".encode(), headers=[("n", b"%d" % n)])
+        Outgoing(
+            f"value-{n}".encode(), key=f"key-{n}".encode(), headers=[("n", b"%d" % n)]
+        )
         for n in range(30)
     ]
 
@@ -65,7 +67,9 @@ async def test_created_topic_configs_read_back_through_describe_configs(
     services: Services, unique: Callable[[str], str]
 ) -> None:
     topic = unique("smoke-configs")
-    spec = TopicSpec(topic, 3, 1, {"retention.ms": "604800000", "max.message.bytes": "8388608"})
+    spec = TopicSpec(
+        topic, 3, 1, {"retention.ms": "604800000", "max.message.bytes": "8388608"}
+    )
 
     created = await ensure_topics(services.bootstrap_servers, [spec])
     configs = await describe_topic_configs(
@@ -78,7 +82,9 @@ async def test_created_topic_configs_read_back_through_describe_configs(
     assert await ensure_topics(services.bootstrap_servers, [spec]) == []
 
 
-async def test_agent_actions_table_has_its_idempotency_constraint(services: Services) -> None:
+async def test_agent_actions_table_has_its_idempotency_constraint(
+    services: Services,
+) -> None:
     connection = await asyncpg.connect(services.postgres_dsn)
     try:
         columns = {

@@ -55,7 +55,7 @@ async def read_topic(
     bootstrap: str,
     topic: str,
     expected: int,
-    timeout: float = 30.0,
+    wait_seconds: float = 30.0,
     isolation_level: str = "read_committed",
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read a topic from the beginning until ``expected`` records or the timeout.
@@ -73,7 +73,7 @@ async def read_topic(
         partitions = await wait_for_partitions(bootstrap, topic)
         consumer.assign(partitions)
         records: list[ConsumerRecord[bytes, bytes]] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         settle_until: float | None = None
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
@@ -89,10 +89,10 @@ async def read_topic(
 
 
 async def wait_for_partitions(
-    bootstrap: str, topic: str, timeout: float = 10.0
+    bootstrap: str, topic: str, wait_seconds: float = 10.0
 ) -> list[TopicPartition]:
     """The topic's partitions, once the broker's metadata lists them."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_seconds
     while True:
         numbers = await partitions_of({"bootstrap_servers": bootstrap}, topic)
         if numbers:

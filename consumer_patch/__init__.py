@@ -1,0 +1,1 @@
+"""Lossless dead-letter handling for the agent-actions Kafka consumer."""

@@ -1,0 +1,441 @@
+"""The dead-letter consumer: every record ends stored or dead-lettered, never lost.
+
+Per batch (up to ``KAFKA_BATCH_SIZE`` records or ``KAFKA_BATCH_TIMEOUT_MS``):
+
+1. decode and validate each record; the undecodable and invalid are
+   dead-lettered at once (permanent failures);
+2. hand the valid ones to the handler in one call; when that call fails the
+   batch is split in halves recursively until the failing records stand
+   alone (bisection: about 2·k·log2(n) calls for k bad records in n);
+3. a record failing alone is retried in place with exponential backoff when
+   the failure is transient or unknown, then dead-lettered with its error;
+4. dead letters are written and acknowledged (``acks=all``), then the
+   offsets of the whole batch are committed (in transactional mode, in the
+   same Kafka transaction as the dead letters).
+
+Note:
+    Offsets move only in step 4, after every record of the batch is stored or
+    durably dead-lettered. When the dead-letter topic cannot be written the
+    consumer holds its position, reports unhealthy and retries with capped
+    backoff; it never skips. When the handler's health probe says the
+    downstream store is down, the consumer holds its position instead of
+    dead-lettering the stream (the outage guard) and resumes by itself.
+    While it waits it pauses its partitions and keeps polling, so it stays
+    in its group (``max.poll.interval.ms`` is respected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import TopicPartition
+
+from consumer_patch.envelope import ErrorCategory, Failure
+from consumer_patch.errors import (
+    DeadLetterPublishError,
+    EnvelopeError,
+    RecordError,
+    UnhandledRecordError,
+)
+from consumer_patch.isolation import isolate
+from consumer_patch.metrics import ConsumerMetrics, Health
+from consumer_patch.publisher import DeadLetter, DeadLetterPublisher, prior_attempts_of
+from consumer_patch.records import ActionRecord, SourceRecord, decode_action
+from consumer_patch.retry import Backoff, ErrorClassifier
+from consumer_patch.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[ActionRecord]], Awaitable[None]]
+HealthProbe = Callable[[], Awaitable[bool]]
+
+POLL_SLICE_SECONDS = 0.5
+PUBLISH_COMPONENT = "dead_letter_publish"
+DEPENDENCY_COMPONENT = "dependency"
+COMMIT_COMPONENT = "offset_commit"
+
+
+class StopRequestedError(Exception):
+    """Stop was asked for while the batch could not be finished; nothing is
+    committed, so the batch is redelivered on the next start."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    error: BaseException
+    category: ErrorCategory
+    attempts: int
+
+
+class DeadLetterConsumer:
+    """Consume the source topic, store actions, dead-letter what fails.
+
+    Args:
+        handler: stores a batch or raises; called again with halves of the
+            batch to isolate failing records.
+        probe: optional health check of what the handler writes to; when it
+            returns False the consumer holds position instead of
+            dead-lettering (see the module note).
+        classifier: decides transient versus permanent; extend it with
+            ``register`` for your own exception types.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        handler: BatchHandler,
+        *,
+        probe: HealthProbe | None = None,
+        classifier: ErrorClassifier | None = None,
+        metrics: ConsumerMetrics | None = None,
+        publisher: DeadLetterPublisher | None = None,
+    ):
+        self.settings = settings
+        self.metrics = metrics or ConsumerMetrics()
+        self.health = Health(self.metrics)
+        self._handler = handler
+        self._probe = probe
+        self._classifier = classifier or ErrorClassifier()
+        self._publisher = publisher or DeadLetterPublisher(settings)
+        self._backoff = Backoff(
+            settings.kafka_retry_delay_ms / 1000,
+            settings.kafka_retry_max_delay_ms / 1000,
+        )
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        settings = self.settings
+        consumer = AIOKafkaConsumer(
+            settings.kafka_topic,
+            **settings.kafka_client_options(),
+            group_id=settings.kafka_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=settings.kafka_auto_offset_reset,
+            isolation_level="read_committed",
+            max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            max_poll_records=settings.kafka_batch_size,
+        )
+        await consumer.start()
+        try:
+            if settings.kafka_dlq_enabled:
+                await self._publisher.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        logger.info(
+            "consumer started topic=%s group=%s dlq=%s transactional=%s",
+            settings.kafka_topic,
+            settings.kafka_group_id,
+            settings.kafka_dlq_topic if settings.kafka_dlq_enabled else "disabled",
+            settings.kafka_dlq_transactional,
+        )
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        try:
+            if consumer is not None:
+                await consumer.stop()
+        finally:
+            await self._publisher.stop()
+
+    def request_stop(self) -> None:
+        """Finish the current batch, commit it, then return from ``run``."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Consume until ``request_stop``.
+
+        Raises:
+            UnhandledRecordError: a record failed and dead-lettering is off.
+        """
+        while not self.stopping:
+            batch = await self._next_batch()
+            if not batch:
+                continue
+            try:
+                await self.process_batch(batch)
+            except StopRequestedError:
+                logger.info(
+                    "stopping before the batch was finished; it will be redelivered"
+                )
+                return
+
+    # -- one batch -------------------------------------------------------
+
+    async def process_batch(self, batch: Sequence[SourceRecord]) -> None:
+        started = time.monotonic()
+        valid: list[ActionRecord] = []
+        dead: list[DeadLetter] = []
+        for record in batch:
+            try:
+                valid.append(decode_action(record))
+            except RecordError as error:
+                failure = Failure(error, "permanent", attempts=1)
+                dead.append(DeadLetter(record, failure, prior_attempts_of(record)))
+
+        if valid:
+            dead.extend(await self._store(valid))
+        offsets = _next_offsets(batch)
+        if dead and not self.settings.kafka_dlq_enabled:
+            await self._stop_at_first_failure(batch, dead)
+
+        await self._dead_letter_and_commit(dead, offsets)
+        self.metrics.records_processed.labels(self.settings.kafka_topic).inc(
+            len(batch) - len(dead)
+        )
+        self.metrics.batch_duration.observe(time.monotonic() - started)
+
+    async def _store(self, records: Sequence[ActionRecord]) -> list[DeadLetter]:
+        while True:
+            dead = await self._isolate(records)
+            if not self._looks_like_outage(records, dead):
+                return dead
+            # Without a probe, every record of a multi-record batch failing
+            # transiently is the sign of an outage: hold, then start over.
+            await self._hold_during_outage(probe=None)
+
+    def _looks_like_outage(
+        self, records: Sequence[ActionRecord], dead: Sequence[DeadLetter]
+    ) -> bool:
+        return (
+            self._probe is None
+            and len(records) > 1
+            and len(dead) == len(records)
+            and all(item.failure.category == "transient" for item in dead)
+        )
+
+    async def _isolate(self, records: Sequence[ActionRecord]) -> list[DeadLetter]:
+        """Store ``records``; return the ones that fail on their own."""
+        failed = await isolate(records, self._attempt)
+        return [
+            DeadLetter(
+                item.record,
+                Failure(outcome.error, outcome.category, outcome.attempts),
+                prior_attempts_of(item.record),
+            )
+            for item, outcome in failed
+        ]
+
+    async def _attempt(self, records: Sequence[ActionRecord]) -> _Outcome | None:
+        """Call the handler; retry a lone record in place while that may help."""
+        alone = len(records) == 1
+        budget = self._retry_budget(records[0].record) if alone else 0
+        attempts = 0
+        while True:
+            attempts += 1
+            self.metrics.handler_calls.inc()
+            try:
+                await self._handler(records)
+                return None
+            except Exception as error:
+                category = self._classifier.classify(error)
+                last = _Outcome(error, category, attempts)
+            if category == "permanent":
+                return last
+            if await self._dependency_is_down():
+                # The failure is the store's, not the records': wait for it
+                # and do not count the attempt against the records.
+                await self._hold_during_outage(probe=self._probe)
+                attempts -= 1
+                continue
+            if attempts > budget:
+                return last
+            if self.stopping:
+                raise StopRequestedError(
+                    "stop requested while a record awaited a retry"
+                )
+            self.metrics.retries.labels(category).inc()
+            delay = self._backoff.delay(attempts)
+            record = records[0].record
+            logger.info(
+                "retrying %s-%s@%s attempt=%d category=%s in %.3fs",
+                record.topic,
+                record.partition,
+                record.offset,
+                attempts + 1,
+                category,
+                delay,
+            )
+            await self._pause_for(delay)
+
+    def _retry_budget(self, record: SourceRecord) -> int:
+        # In-place retries, bounded by what is left of the lifetime budget of
+        # attempts (KAFKA_MAX_ATTEMPTS) counted across redrives and replays.
+        left = self.settings.kafka_max_attempts - prior_attempts_of(record) - 1
+        return max(0, min(self.settings.kafka_max_retries, left))
+
+    async def _dependency_is_down(self) -> bool:
+        return self._probe is not None and not await self._probe()
+
+    async def _hold_during_outage(self, probe: HealthProbe | None) -> None:
+        self.health.report(DEPENDENCY_COMPONENT, "downstream store unavailable")
+        self.metrics.outage.set(1)
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.stopping:
+                raise StopRequestedError("stop requested during a downstream outage")
+            await self._pause_for(self._backoff.delay(attempt))
+            if probe is None or await probe():
+                break
+        self.metrics.outage.set(0)
+        self.health.clear(DEPENDENCY_COMPONENT)
+
+    async def _stop_at_first_failure(
+        self, batch: Sequence[SourceRecord], dead: Sequence[DeadLetter]
+    ) -> None:
+        first = min(dead, key=lambda item: (item.record.partition, item.record.offset))
+        failed: dict[TopicPartition, int] = {}
+        for item in dead:
+            partition = TopicPartition(item.record.topic, item.record.partition)
+            failed[partition] = min(
+                failed.get(partition, item.record.offset), item.record.offset
+            )
+        safe = {
+            partition: offset
+            for partition, offset in _next_offsets(batch).items()
+            if partition not in failed
+        }
+        safe.update(failed)  # commit up to, not including, each first failure
+        await self._commit(safe)
+        record = first.record
+        raise UnhandledRecordError(
+            record.topic, record.partition, record.offset, first.failure.error
+        )
+
+    async def _dead_letter_and_commit(
+        self, dead: Sequence[DeadLetter], offsets: dict[TopicPartition, int]
+    ) -> None:
+        committed = False
+        attempt = 0
+        while dead:
+            try:
+                outgoing = [self._publisher.prepare(item) for item in dead]
+                await self._publisher.publish(outgoing, offsets)
+                committed = self._publisher.transactional
+                break
+            except (DeadLetterPublishError, EnvelopeError) as error:
+                attempt += 1
+                cause = error.__cause__ or error
+                self.metrics.dead_letter_publish_failures.labels(
+                    type(cause).__name__
+                ).inc()
+                self.health.report(PUBLISH_COMPONENT, str(error))
+                logger.error(
+                    "dead-letter write failed, holding position attempt=%d: %s",
+                    attempt,
+                    error,
+                )
+                if self.stopping:
+                    raise StopRequestedError from error
+                await self._pause_for(self._backoff.delay(attempt))
+                with contextlib.suppress(Exception):
+                    await self._publisher.restart()
+        self.health.clear(PUBLISH_COMPONENT)
+
+        for item in dead:
+            self.metrics.dead_letters.labels(
+                item.record.topic, item.failure.error_type, item.failure.category
+            ).inc()
+            logger.warning(
+                "dead-lettered %s-%s@%s error_type=%s category=%s",
+                item.record.topic,
+                item.record.partition,
+                item.record.offset,
+                item.failure.error_type,
+                item.failure.category,
+            )
+        if committed:
+            self.metrics.last_commit.set_to_current_time()
+        else:
+            await self._commit(offsets)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        consumer = self._require_consumer()
+        attempt = 0
+        while True:
+            try:
+                await consumer.commit(offsets)
+                self.metrics.last_commit.set_to_current_time()
+                self.health.clear(COMMIT_COMPONENT)
+                return
+            except (CommitFailedError, IllegalStateError) as error:
+                # The partitions went to another member in a rebalance; it
+                # will redeliver these records, and storing is idempotent.
+                logger.warning("offset commit rejected after a rebalance: %s", error)
+                return
+            except KafkaError as error:
+                attempt += 1
+                self.health.report(COMMIT_COMPONENT, f"{type(error).__name__}: {error}")
+                if self.stopping:
+                    raise StopRequestedError from error
+                await self._pause_for(self._backoff.delay(attempt))
+
+    # -- polling ---------------------------------------------------------
+
+    async def _next_batch(self) -> list[SourceRecord]:
+        consumer = self._require_consumer()
+        size = self.settings.kafka_batch_size
+        deadline = time.monotonic() + self.settings.kafka_batch_timeout_ms / 1000
+        batch: list[SourceRecord] = []
+        while len(batch) < size and not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            timeout_ms = max(1, int(min(remaining, POLL_SLICE_SECONDS) * 1000))
+            fetched = await consumer.getmany(
+                timeout_ms=timeout_ms, max_records=size - len(batch)
+            )
+            for records in fetched.values():
+                batch.extend(records)
+        return batch
+
+    async def _pause_for(self, seconds: float) -> None:
+        """Wait while staying in the group: partitions paused, polling on."""
+        consumer = self._require_consumer()
+        deadline = time.monotonic() + seconds
+        paused = consumer.assignment()
+        consumer.pause(*paused)
+        try:
+            while not self.stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                timeout_ms = max(1, int(min(remaining, POLL_SLICE_SECONDS) * 1000))
+                fetched = await consumer.getmany(timeout_ms=timeout_ms)
+                # Partitions assigned by a rebalance during the wait are not
+                # paused; rewind them so their records are delivered later.
+                for partition, records in fetched.items():
+                    if records:
+                        consumer.seek(partition, records[0].offset)
+                        consumer.pause(partition)
+        finally:
+            consumer.resume(*consumer.assignment())
+
+    def _require_consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("DeadLetterConsumer.start() has not been awaited")
+        return self._consumer
+
+
+def _next_offsets(batch: Sequence[SourceRecord]) -> dict[TopicPartition, int]:
+    offsets: dict[TopicPartition, int] = {}
+    for record in batch:
+        partition = TopicPartition(record.topic, record.partition)
+        offsets[partition] = max(offsets.get(partition, 0), record.offset + 1)
+    return offsets
