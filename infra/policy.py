@@ -14,6 +14,10 @@ them, so the tests run them on every stack without a cloud account. Rules:
   be written or administered.
 
 This module has no Pulumi dependency.
+
+Known limitation: the rules run in the test suite over the mocked program,
+not during ``pulumi preview``; enforcing them at deployment time needs a
+CrossGuard policy pack and the Pulumi CLI.
 """
 
 from __future__ import annotations
