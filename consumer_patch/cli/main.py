@@ -7,7 +7,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from consumer_patch.cli import consume_command, stack_command, topics_command
+from consumer_patch.cli import (
+    consume_command,
+    demo_command,
+    stack_command,
+    topics_command,
+)
 from consumer_patch.errors import AgentDLQError
 
 EXIT_ERROR = 1
@@ -16,6 +21,7 @@ EXIT_INTERRUPTED = 130
 
 COMMANDS = (
     consume_command.register,
+    demo_command.register,
     topics_command.register,
     stack_command.register,
 )
