@@ -123,6 +123,8 @@ class DeadLetterConsumer:
             auto_offset_reset=settings.kafka_auto_offset_reset,
             isolation_level="read_committed",
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 3),
             max_poll_records=settings.kafka_batch_size,
         )
         await consumer.start()

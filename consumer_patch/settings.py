@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     kafka_batch_timeout_ms: int = Field(1000, ge=1, le=600_000)
     kafka_auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     kafka_max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    kafka_session_timeout_ms: int = Field(10_000, ge=1_000, le=3_600_000)
     kafka_dlq_transactional: bool = False
     kafka_transactional_id: str | None = None
     kafka_dlq_max_message_bytes: int = Field(DEFAULT_DLQ_MAX_MESSAGE_BYTES, ge=1024)

@@ -75,14 +75,21 @@ class LocalPostgresProvider:
         if self._started:
             self._service.stop()
 
+    @property
+    def control(self) -> PostgresService | None:
+        return None if os.environ.get("POSTGRES_DSN") else self._service
+
 
 @dataclass(frozen=True)
 class Services:
     bootstrap_servers: str
     postgres_dsn: str
+    # Stops and restarts PostgreSQL, for outage tests; None when the server is
+    # not the suite's own (POSTGRES_DSN from the environment).
+    postgres_control: PostgresService | None = None
 
 
-def _providers() -> tuple[ServiceProvider, ServiceProvider]:
+def _providers() -> tuple[ServiceProvider, LocalPostgresProvider]:
     paths = StackPaths.default()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     kafka: ServiceProvider = (
@@ -90,8 +97,7 @@ def _providers() -> tuple[ServiceProvider, ServiceProvider]:
     )
     # PostgresService itself uses POSTGRES_DSN when set, and only applies the
     # table schema to that server.
-    postgres: ServiceProvider = LocalPostgresProvider(paths)
-    return kafka, postgres
+    return kafka, LocalPostgresProvider(paths)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +106,7 @@ def services() -> Iterator[Services]:
     try:
         bootstrap = kafka.start()
         dsn = postgres.start()
-        yield Services(bootstrap, dsn)
+        yield Services(bootstrap, dsn, postgres.control)
     finally:
         postgres.stop()
         kafka.stop()

@@ -1,0 +1,200 @@
+"""`agent-dlq consume` as a process: clean exit on SIGTERM, nothing lost on SIGKILL.
+
+Runs the real command against the local Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from consumer_patch.settings import Settings
+from tests.conftest import Services
+from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
+from tests.support.pipeline import (
+    fully_committed,
+    pipeline_settings,
+    stored_rows,
+    wait_until,
+)
+
+
+def _environment(settings: Settings, **extra: str) -> dict[str, str]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("KAFKA_")
+    }
+    environment.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "KAFKA_TOPIC": settings.kafka_topic,
+            "KAFKA_DLQ_TOPIC": settings.kafka_dlq_topic,
+            "KAFKA_GROUP_ID": settings.kafka_group_id,
+            "KAFKA_BATCH_SIZE": "50",
+            "KAFKA_BATCH_TIMEOUT_MS": "200",
+            "KAFKA_RETRY_DELAY_MS": "20",
+            "KAFKA_RETRY_MAX_DELAY_MS": "200",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "POSTGRES_DSN": settings.require_postgres_dsn(),
+            "METRICS_PORT": "0",
+        }
+    )
+    environment.update(extra)
+    return environment
+
+
+def _start(environment: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "consumer_patch.cli.main",
+            "--log-level",
+            "WARNING",
+            "consume",
+        ],
+        env=environment,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _records(count: int, start: int, seed: int) -> list[Outgoing]:
+    rng = random.Random(seed)
+    records = []
+    for number in range(start, start + count):
+        roll = rng.random()
+        if roll < 0.02:
+            value: bytes | None = b"{broken %d" % number
+        elif roll < 0.04:
+            value = action_bytes(f"db-{number}", agent_name="nul\u0000")
+        else:
+            value = action_bytes(f"ok-{number}")
+        records.append(Outgoing(value, key=b"k%d" % (number % 11)))
+    return records
+
+
+async def test_sigterm_finishes_commits_and_exits_zero(
+    services: Services, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    settings = await pipeline_settings(services, unique)
+    await produce(
+        services.bootstrap_servers, settings.kafka_topic, _records(300, 0, seed=3)
+    )
+    process = _start(_environment(settings), tmp_path)
+    try:
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            what="the consumer to drain the topic",
+        )
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read().decode() if process.stderr else ""
+
+    assert code == 0, stderr[-2000:]
+
+
+async def test_missing_topic_is_a_clear_error_not_a_traceback(
+    services: Services, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    settings = await pipeline_settings(services, unique)
+    environment = _environment(settings, KAFKA_DLQ_TOPIC=unique("no-such-dlq"))
+
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "consumer_patch.cli.main", "consume"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "do not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("transactional", [True, False], ids=["transactional", "plain"])
+async def test_sigkill_at_random_moments_loses_nothing(
+    services: Services,
+    unique: Callable[[str], str],
+    tmp_path: Path,
+    transactional: bool,
+) -> None:
+    settings = await pipeline_settings(services, unique)
+    extra = {"KAFKA_DLQ_TRANSACTIONAL": str(transactional).lower()}
+    if transactional:
+        extra["KAFKA_TRANSACTIONAL_ID"] = unique("tx")
+    environment = _environment(settings, **extra)
+    rng = random.Random(11)
+    produced: list[Outgoing] = []
+
+    for round_number in range(4):
+        batch = _records(800, len(produced), seed=round_number)
+        produced.extend(batch)
+        await produce(services.bootstrap_servers, settings.kafka_topic, batch)
+        process = _start(environment, tmp_path)
+        await asyncio.sleep(rng.uniform(2.0, 4.0))
+        process.kill()
+        await asyncio.to_thread(process.wait, 30)
+
+    final = _start(environment, tmp_path)
+    try:
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            wait_seconds=120,
+            what="the restarted consumer to drain the topic",
+        )
+        final.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(final.wait, 60) == 0
+    finally:
+        if final.poll() is None:
+            final.kill()
+
+    valid = {
+        json.loads(item.value)["correlation_id"] for item in produced if _is_valid(item)
+    }
+    poison = [item.value for item in produced if not _is_valid(item)]
+    rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
+    dead = await read_topic(
+        services.bootstrap_servers, settings.kafka_dlq_topic, len(poison)
+    )
+    letters = [json.loads(record.value) for record in dead]
+    positions = Counter(
+        (e["original_partition"], e["original_offset"]) for e in letters
+    )
+
+    assert Counter(row["correlation_id"] for row in rows) == Counter(valid)
+    assert sorted({e["original_value"].encode() for e in letters}) == sorted(
+        set(poison)
+    )
+    assert len(positions) == len(poison)
+    if transactional:
+        assert max(positions.values()) == 1, "a dead letter was duplicated"
+
+
+def _is_valid(item: Outgoing) -> bool:
+    assert item.value is not None
+    return item.value.startswith(b"{") and b"ok-" in item.value

@@ -1,0 +1,77 @@
+"""A PostgreSQL outage longer than the retry budget dead-letters nothing and heals.
+
+Stops and restarts the suite's own PostgreSQL under a running consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import Services
+from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
+from tests.support.pipeline import (
+    fully_committed,
+    pipeline_settings,
+    running_consumer,
+    stored_rows,
+    wait_until,
+)
+
+
+async def test_database_outage_holds_position_then_resumes_without_dead_letters(
+    services: Services, unique: Callable[[str], str]
+) -> None:
+    control = services.postgres_control
+    if control is None:
+        pytest.skip("POSTGRES_DSN points at a server this suite must not stop")
+    settings = await pipeline_settings(
+        services,
+        unique,
+        kafka_max_retries=2,
+        kafka_retry_delay_ms=20,
+        kafka_retry_max_delay_ms=300,
+    )
+    first = [Outgoing(action_bytes(f"ok-{n}")) for n in range(300)]
+    second = [Outgoing(action_bytes(f"ok-{n}")) for n in range(300, 600)]
+    await produce(services.bootstrap_servers, settings.kafka_topic, first)
+
+    async with running_consumer(settings) as (consumer, task):
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            what="the first part to be stored",
+        )
+        await asyncio.to_thread(control.stop)
+        try:
+            await produce(services.bootstrap_servers, settings.kafka_topic, second)
+            await asyncio.sleep(4.0)  # many times the in-place retry budget
+            unhealthy_during = not consumer.health.is_healthy
+            outage_metric = consumer.metrics.outage.collect()[0].samples[0].value
+        finally:
+            await asyncio.to_thread(control.start)
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            what="progress after PostgreSQL came back",
+        )
+        healthy_after = consumer.health.is_healthy
+        assert not task.done()
+
+    rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
+    dead = await read_topic(
+        services.bootstrap_servers, settings.kafka_dlq_topic, expected=0, wait_seconds=3
+    )
+    assert unhealthy_during
+    assert outage_metric == 1
+    assert healthy_after
+    assert dead == []
+    assert len(rows) == 600
