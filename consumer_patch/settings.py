@@ -7,6 +7,7 @@ problem is reported at once, each naming its variable.
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import Literal
 
@@ -17,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from consumer_patch.errors import SettingsError
 
 DEFAULT_DLQ_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+DEFAULT_DLQ_ALERT_RATE_PER_HOUR = 100
+# Kafka's own rule for topic names (legal characters; length is checked apart).
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 
 
 class Settings(BaseSettings):
@@ -61,6 +65,15 @@ class Settings(BaseSettings):
     postgres_dsn: SecretStr | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, ge=0, le=65535)
+    kafka_dlq_triage_group: str = Field("agent-dlq-triage", min_length=1)
+    kafka_replay_allowed_topics: str = ""
+    kafka_replay_ledger_topic: str = Field("", max_length=249)
+    kafka_dlq_alert_rate_per_hour: int = Field(
+        DEFAULT_DLQ_ALERT_RATE_PER_HOUR, ge=1, le=100_000_000
+    )
+    kafka_dlq_alert_depth: int | None = Field(None, ge=1)
+    kafka_dlq_alert_webhook_url: SecretStr | None = None
+    watch_metrics_port: int = Field(9109, ge=0, le=65535)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -81,7 +94,59 @@ class Settings(BaseSettings):
                 "KAFKA_SECURITY_PROTOCOL=SASL_* needs KAFKA_SASL_MECHANISM, "
                 "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
             )
+        self._check_operator_settings()
         return self
+
+    def _check_operator_settings(self) -> None:
+        if self.kafka_dlq_triage_group == self.kafka_group_id:
+            raise ValueError("KAFKA_DLQ_TRIAGE_GROUP must differ from KAFKA_GROUP_ID")
+        ledger = self.replay_ledger_topic
+        if (
+            not TOPIC_NAME.fullmatch(ledger)
+            or len(ledger) > 249
+            or ledger == self.kafka_dlq_topic
+        ):
+            raise ValueError(
+                "KAFKA_REPLAY_LEDGER_TOPIC must be a topic name other than "
+                "KAFKA_DLQ_TOPIC"
+            )
+        for topic in self.replay_allowed_topics:
+            if not TOPIC_NAME.fullmatch(topic) or len(topic) > 249:
+                raise ValueError(
+                    f"KAFKA_REPLAY_ALLOWED_TOPICS: {topic!r} is not a topic name"
+                )
+            if topic in {self.kafka_dlq_topic, ledger}:
+                raise ValueError(
+                    "KAFKA_REPLAY_ALLOWED_TOPICS must not name the dead-letter "
+                    f"topic or the replay ledger ({topic})"
+                )
+        webhook = self.kafka_dlq_alert_webhook_url
+        if webhook is not None and not webhook.get_secret_value().startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("KAFKA_DLQ_ALERT_WEBHOOK_URL must be an http(s) URL")
+
+    @property
+    def replay_allowed_topics(self) -> frozenset[str]:
+        """Topics replay may write to; KAFKA_TOPIC alone unless configured."""
+        listed = {
+            name.strip()
+            for name in self.kafka_replay_allowed_topics.split(",")
+            if name.strip()
+        }
+        return frozenset(listed or {self.kafka_topic})
+
+    @property
+    def replay_ledger_topic(self) -> str:
+        """The compacted topic that records which dead letters were replayed."""
+        return self.kafka_replay_ledger_topic or (
+            f"{self.kafka_dlq_topic}-replay-ledger"
+        )
+
+    @property
+    def replay_transactional_id(self) -> str:
+        """One id per ledger, so a new replay fences a crashed or running one."""
+        return f"agent-dlq-replay.{self.replay_ledger_topic}"
 
     @property
     def transactional_id(self) -> str:
