@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: str | None = None
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
+    kafka_redrive_group_id: str = Field("agent-dlq-redrive", min_length=1)
+    kafka_redrive_delay_ms: int = Field(60_000, ge=0, le=86_400_000)
+    kafka_redrive_max_delay_ms: int = Field(3_600_000, ge=0, le=604_800_000)
+    kafka_redrive_transactional_id: str | None = None
     postgres_dsn: SecretStr | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, ge=0, le=65535)
@@ -79,6 +83,10 @@ class Settings(BaseSettings):
     def _check_combinations(self) -> Settings:
         if self.kafka_dlq_topic == self.kafka_topic:
             raise ValueError("KAFKA_DLQ_TOPIC must differ from KAFKA_TOPIC")
+        if self.kafka_redrive_max_delay_ms < self.kafka_redrive_delay_ms:
+            raise ValueError(
+                "KAFKA_REDRIVE_MAX_DELAY_MS must be >= KAFKA_REDRIVE_DELAY_MS"
+            )
         if self.kafka_retry_max_delay_ms < self.kafka_retry_delay_ms:
             raise ValueError("KAFKA_RETRY_MAX_DELAY_MS must be >= KAFKA_RETRY_DELAY_MS")
         if self.kafka_dlq_transactional and not self.kafka_dlq_enabled:
@@ -159,6 +167,13 @@ class Settings(BaseSettings):
         """
         return self.kafka_transactional_id or (
             f"{self.kafka_group_id}-dlq-{socket.gethostname()}"
+        )
+
+    @property
+    def redrive_transactional_id(self) -> str:
+        """The redrive worker's transactional id; one per worker instance."""
+        return self.kafka_redrive_transactional_id or (
+            f"{self.kafka_redrive_group_id}-{socket.gethostname()}"
         )
 
     def kafka_client_options(self) -> dict[str, object]:

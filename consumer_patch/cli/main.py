@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from consumer_patch.cli import (
     consume_command,
     demo_command,
+    redrive_command,
     stack_command,
     topics_command,
 )
@@ -22,6 +23,7 @@ EXIT_INTERRUPTED = 130
 COMMANDS = (
     consume_command.register,
     demo_command.register,
+    redrive_command.register,
     topics_command.register,
     stack_command.register,
 )
