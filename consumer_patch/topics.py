@@ -36,28 +36,37 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
+def dead_letter_topic_configs(min_insync_replicas: int = 1) -> dict[str, str]:
+    """Topic-level settings of the dead-letter topic, as declared everywhere.
+
+    Note:
+        ``max.message.bytes`` is larger than the source topic's because an
+        envelope carries the original record (base64 grows non-UTF-8 bytes by
+        a third) plus error text. With ``acks=all`` a write succeeds once
+        ``min.insync.replicas`` replicas have it, and no out-of-sync replica
+        may become leader, so an acknowledged dead letter survives the loss of
+        a broker whenever the replication factor exceeds that minimum.
+    """
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": str(SEVEN_DAYS_MS),
+        "max.message.bytes": str(DEFAULT_DLQ_MAX_MESSAGE_BYTES),
+        "min.insync.replicas": str(min_insync_replicas),
+        "unclean.leader.election.enable": "false",
+    }
+
+
 def dead_letter_topic(
     name: str = "agent-actions-dlq",
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
 ) -> TopicSpec:
-    """The dead-letter topic: 3 partitions, 7-day retention, room for envelopes.
-
-    Note:
-        ``max.message.bytes`` is larger than the source topic's because an
-        envelope carries the original record (base64 grows non-UTF-8 bytes by
-        a third) plus error text.
-    """
+    """The dead-letter topic: 3 partitions, 7-day retention, room for envelopes."""
     return TopicSpec(
         name,
         DLQ_PARTITIONS,
         replication_factor,
-        {
-            "retention.ms": str(SEVEN_DAYS_MS),
-            "cleanup.policy": "delete",
-            "max.message.bytes": str(DEFAULT_DLQ_MAX_MESSAGE_BYTES),
-            "min.insync.replicas": str(min_insync_replicas),
-        },
+        dead_letter_topic_configs(min_insync_replicas),
     )
 
 

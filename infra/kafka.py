@@ -14,36 +14,20 @@ import pulumi
 import pulumi_kafka as kafka
 
 from consumer_patch.connector import DEAD_LETTER_TOPIC, connect_group_id
+from consumer_patch.topics import DLQ_PARTITIONS, dead_letter_topic_configs
 
 from .config import KafkaSettings
 
-DEAD_LETTER_PARTITIONS = 3
-SEVEN_DAYS_MS = 7 * 24 * 60 * 60 * 1000
-# An envelope carries the source record base64-encoded when it is not UTF-8
-# (4/3 of its size) plus its headers, the error message and the traceback.
-# 8 MiB covers source records well beyond the broker default of 1 MiB.
-DEAD_LETTER_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+DEAD_LETTER_PARTITIONS = DLQ_PARTITIONS
 
 # Kafka names the cluster resource of an ACL this way, whatever the cluster.
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 
 def dead_letter_topic_config(min_insync_replicas: int) -> dict[str, str]:
-    """Topic-level settings of the DLQ, exactly as declared on the broker.
-
-    Note:
-        With ``acks=all`` a write succeeds only once ``min.insync.replicas``
-        replicas have it, and no out-of-sync replica may become leader, so an
-        acknowledged dead letter survives the loss of a broker whenever the
-        replication factor exceeds ``min.insync.replicas``.
-    """
-    return {
-        "cleanup.policy": "delete",
-        "retention.ms": str(SEVEN_DAYS_MS),
-        "max.message.bytes": str(DEAD_LETTER_MAX_MESSAGE_BYTES),
-        "min.insync.replicas": str(min_insync_replicas),
-        "unclean.leader.election.enable": "false",
-    }
+    """Topic-level settings of the DLQ: the package's one declaration, which the
+    local stack and the tests apply to a real broker too."""
+    return dead_letter_topic_configs(min_insync_replicas)
 
 
 @dataclass(frozen=True)

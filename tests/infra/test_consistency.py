@@ -16,6 +16,7 @@ from consumer_patch.connector import (
     envelope_glue_columns,
     s3_sink_connector_config,
 )
+from consumer_patch.topics import dead_letter_topic
 from infra.config import load_config
 from infra.kafka import dead_letter_topic_config
 from infra.program import build_program
@@ -181,8 +182,7 @@ def test_glue_columns_follow_a_changed_schema(tmp_path: Any) -> None:
 
 
 def test_declared_topic_settings_match_the_local_stack_declaration() -> None:
-    topics = pytest.importorskip("consumer_patch.topics")
-    local = topics.dead_letter_topic(replication_factor=1, min_insync_replicas=1)
+    local = dead_letter_topic(replication_factor=1, min_insync_replicas=1)
     declared = dead_letter_topic_config(min_insync_replicas=1)
 
     assert local.partitions == 3
