@@ -8,11 +8,17 @@ import sys
 from collections.abc import Sequence
 
 from consumer_patch.cli import (
+    ack_command,
     consume_command,
     demo_command,
+    list_command,
     redrive_command,
+    replay_command,
+    show_command,
     stack_command,
+    stats_command,
     topics_command,
+    watch_command,
 )
 from consumer_patch.errors import AgentDLQError
 
@@ -26,6 +32,12 @@ COMMANDS = (
     redrive_command.register,
     topics_command.register,
     stack_command.register,
+    stats_command.register,
+    list_command.register,
+    show_command.register,
+    replay_command.register,
+    ack_command.register,
+    watch_command.register,
 )
 
 

@@ -1,0 +1,411 @@
+"""Replay dead letters: send each original record again, once, at a chosen rate.
+
+Idempotence and resumption come from a ledger: a topic
+(``KAFKA_REPLAY_LEDGER_TOPIC``, default ``<dlq topic>-replay-ledger``) with
+one record per replayed dead letter, keyed ``<dead_letter_id>><target>``.
+Each replayed record and its ledger record are written in the same Kafka
+transaction, so the ledger says "replayed" exactly when the replayed record
+is committed. A run reads the ledger first and skips what it names: a second
+identical run sends nothing, and a run that was interrupted (Ctrl-C, crash,
+SIGKILL) sends only what the first did not commit.
+
+Note:
+    Every run uses the same transactional id per ledger
+    (``agent-dlq-replay.<ledger topic>``). Starting the producer fences any
+    earlier run that is still alive and aborts its open transaction, and the
+    ledger is read only after that, so two runs never both send a record.
+    Consumers of the target see each replayed record once when they read
+    with ``isolation_level=read_committed`` (the agent-actions consumer
+    does); a read_uncommitted reader may also see records of an aborted
+    transaction.
+
+    Keying the ledger by ``dead_letter_id`` rather than by position also
+    replays only once a dead letter that the consumer wrote twice (a crash
+    between write and commit in non-transactional mode gives both copies the
+    same id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from consumer_patch.operator.errors import OperatorError, ReplayRefusedError
+from consumer_patch.operator.pacing import Progress, RateLimiter
+from consumer_patch.operator.reader import (
+    DeadLetterReader,
+    DeadLetterRecord,
+    TopicReader,
+    client_options,
+    kafka_errors,
+)
+from consumer_patch.operator.selection import Selection
+from consumer_patch.republish import RepublishRecord, republish_record
+from consumer_patch.settings import Settings
+from consumer_patch.topics import TopicSpec, describe_topic_configs, ensure_topics
+
+logger = logging.getLogger(__name__)
+
+LEDGER_PARTITIONS = 1
+# Longer than the dead-letter topic's 7 days, so a dead letter always
+# expires before its ledger entry does; compaction keeps one entry per key.
+LEDGER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+# A transaction is committed after this many records or this long, and
+# always before the rate limit makes the run wait: an interruption loses at
+# most one small transaction, which the next run sends again.
+MAX_RECORDS_PER_TRANSACTION = 200
+MAX_TRANSACTION_SECONDS = 1.0
+DEFAULT_RATE_PER_SECOND = 100.0
+
+
+@dataclass(frozen=True)
+class ReplayItem:
+    letter: DeadLetterRecord
+    record: RepublishRecord
+    ledger_key: str
+
+    def as_row(self, state: str) -> dict[str, Any]:
+        envelope = self.letter.envelope or {}
+        return {
+            "position": str(self.letter.position),
+            "target": self.record.topic,
+            "error_type": envelope.get("error_type"),
+            "correlation_id": envelope.get("correlation_id"),
+            "original": (
+                f"{envelope.get('original_topic')}-"
+                f"{envelope.get('original_partition')}@"
+                f"{envelope.get('original_offset')}"
+            ),
+            "retry_count": envelope.get("retry_count"),
+            "state": state,
+        }
+
+
+@dataclass
+class ReplayReport:
+    """What a replay selected, skipped and sent."""
+
+    dry_run: bool
+    selected: int = 0
+    unreadable: int = 0
+    duplicates: int = 0
+    already_replayed: int = 0
+    sent: int = 0
+    pending: list[ReplayItem] = field(default_factory=list)
+    targets: Counter[str] = field(default_factory=Counter)
+    interrupted: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "selected": self.selected,
+            "unreadable_skipped": self.unreadable,
+            "duplicates_skipped": self.duplicates,
+            "already_replayed": self.already_replayed,
+            "sent": self.sent,
+            "targets": dict(sorted(self.targets.items())),
+            "interrupted": self.interrupted,
+            "would_send" if self.dry_run else "records": [
+                item.as_row("would send" if self.dry_run else "sent")
+                for item in self.pending
+            ],
+        }
+
+
+def ledger_key(dead_letter_id: str, target: str) -> str:
+    return f"{dead_letter_id}>{target}"
+
+
+def plan_items(
+    letters: Sequence[DeadLetterRecord], target: str | None
+) -> tuple[list[ReplayItem], int, int]:
+    """The records to send, in topic order, with unreadable and duplicate counts."""
+    items: list[ReplayItem] = []
+    keys: set[str] = set()
+    unreadable = duplicates = 0
+    for letter in letters:
+        if letter.envelope is None:
+            unreadable += 1
+            logger.warning("skipping unreadable dead letter %s", letter.pointer)
+            continue
+        record = republish_record(letter.envelope, letter.pointer, target)
+        key = ledger_key(str(letter.envelope["dead_letter_id"]), record.topic)
+        if key in keys:
+            duplicates += 1
+            continue
+        keys.add(key)
+        items.append(ReplayItem(letter, record, key))
+    return items, unreadable, duplicates
+
+
+def check_targets(settings: Settings, targets: set[str], existing: set[str]) -> None:
+    """Refuse the dead-letter topic, the ledger, unlisted and missing topics.
+
+    Raises:
+        ReplayRefusedError: naming every refused target and why.
+    """
+    problems = []
+    for target in sorted(targets):
+        if target == settings.kafka_dlq_topic:
+            problems.append(f"{target} is the dead-letter topic itself")
+        elif target == settings.replay_ledger_topic:
+            problems.append(f"{target} is the replay ledger")
+        elif target not in settings.replay_allowed_topics:
+            allowed = ", ".join(sorted(settings.replay_allowed_topics))
+            problems.append(
+                f"{target} is not in KAFKA_REPLAY_ALLOWED_TOPICS (allowed: {allowed})"
+            )
+        elif target not in existing:
+            problems.append(f"{target} does not exist")
+    if problems:
+        raise ReplayRefusedError(
+            "replay refused, nothing was sent: " + "; ".join(problems)
+        )
+
+
+async def replay(
+    settings: Settings,
+    selection: Selection,
+    *,
+    target: str | None = None,
+    dry_run: bool = False,
+    rate: float | None = DEFAULT_RATE_PER_SECOND,
+    progress: bool | None = None,
+    stop: asyncio.Event | None = None,
+) -> ReplayReport:
+    """Replay the dead letters ``selection`` picks, each at most once per target.
+
+    Args:
+        target: send every record here instead of its original topic.
+        rate: records per second; None or 0 for no limit.
+        progress: draw a progress bar on stderr (default: when it is a TTY).
+        stop: when set, the run finishes its open transaction and returns
+            with ``interrupted`` set; running it again resumes.
+
+    Raises:
+        ReplayRefusedError: a target is not allowed or does not exist; this
+            is checked for the whole selection before anything is sent.
+    """
+    if target is not None:
+        check_targets(settings, {target}, {target})
+    async with DeadLetterReader(settings) as reader:
+        letters = await reader.select(selection, "reading" if progress else None)
+    items, unreadable, duplicates = plan_items(letters, target)
+    report = ReplayReport(dry_run, len(letters), unreadable, duplicates)
+    check_targets(
+        settings,
+        {item.record.topic for item in items},
+        await _existing_topics(settings),
+    )
+
+    if dry_run:
+        done = await _ledger_keys(settings)
+        report.pending = [item for item in items if item.ledger_key not in done]
+        report.already_replayed = len(items) - len(report.pending)
+        report.targets = Counter(item.record.topic for item in report.pending)
+        return report
+
+    await ensure_ledger(settings)
+    producer = await _start_producer(settings)
+    try:
+        # Read only after the producer has fenced any earlier run: what that
+        # run committed is in the ledger now, and it can commit nothing more.
+        done = await _ledger_keys(settings)
+        pending = [item for item in items if item.ledger_key not in done]
+        report.already_replayed = len(items) - len(pending)
+        bar = Progress("replaying", len(pending), enabled=progress)
+        try:
+            await _send(
+                settings, producer, pending, RateLimiter(rate), report, bar, stop
+            )
+        finally:
+            bar.close()
+    finally:
+        await producer.stop()
+    return report
+
+
+async def ensure_ledger(settings: Settings) -> None:
+    """Create the ledger topic when it is missing, as durable as the DLQ."""
+    options = client_options(settings)
+    replication = await _replication_factor(options, settings.kafka_dlq_topic)
+    dlq_configs = await describe_topic_configs(options, settings.kafka_dlq_topic)
+    spec = TopicSpec(
+        settings.replay_ledger_topic,
+        LEDGER_PARTITIONS,
+        replication,
+        {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(LEDGER_RETENTION_MS),
+            "min.insync.replicas": dlq_configs.get("min.insync.replicas", "1"),
+        },
+    )
+    async with kafka_errors(f"creating {settings.replay_ledger_topic}"):
+        created = await ensure_topics(options, [spec])
+    if created:
+        logger.info("created replay ledger topic=%s", settings.replay_ledger_topic)
+
+
+async def _send(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    pending: list[ReplayItem],
+    limiter: RateLimiter,
+    report: ReplayReport,
+    bar: Progress,
+    stop: asyncio.Event | None,
+) -> None:
+    queue = list(reversed(pending))
+    while queue:
+        if stop is not None and stop.is_set():
+            report.interrupted = True
+            return
+        batch: list[ReplayItem] = []
+        async with kafka_errors("replaying"):
+            await producer.begin_transaction()
+            try:
+                started = time.monotonic()
+                while queue and len(batch) < MAX_RECORDS_PER_TRANSACTION:
+                    wait = limiter.delay()
+                    if wait > 0 and batch:
+                        break
+                    if wait > 0:
+                        await _sleep_unless(stop, wait)
+                        if stop is not None and stop.is_set():
+                            break
+                        continue
+                    item = queue.pop()
+                    await _send_one(settings, producer, item)
+                    batch.append(item)
+                    if time.monotonic() - started > MAX_TRANSACTION_SECONDS:
+                        break
+                await producer.commit_transaction()
+            except BaseException:
+                await _abort(producer)
+                raise
+        report.sent += len(batch)
+        report.pending.extend(batch)
+        report.targets.update(item.record.topic for item in batch)
+        bar.advance(len(batch))
+        logger.debug("replay committed records=%d total=%d", len(batch), report.sent)
+
+
+async def _send_one(
+    settings: Settings, producer: AIOKafkaProducer, item: ReplayItem
+) -> None:
+    record = item.record
+    # The replayed record gets a new timestamp (the broker's default): the
+    # original one may be older than the target's retention, and the
+    # envelope keeps it anyway.
+    await producer.send(
+        record.topic, value=record.value, key=record.key, headers=record.headers
+    )
+    entry = {
+        "dead_letter_id": item.letter.envelope["dead_letter_id"]
+        if item.letter.envelope
+        else None,
+        "dead_letter": str(item.letter.pointer),
+        "target": record.topic,
+        "replayed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    await producer.send(
+        settings.replay_ledger_topic,
+        key=item.ledger_key.encode(),
+        value=json.dumps(entry, separators=(",", ":")).encode(),
+    )
+
+
+async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _abort(producer: AIOKafkaProducer) -> None:
+    # Best effort: if the abort fails too, the next run's producer start
+    # aborts the transaction (same transactional id), and so does the broker
+    # after the transaction timeout.
+    try:
+        await asyncio.shield(producer.abort_transaction())
+    except Exception as error:
+        logger.warning("aborting the replay transaction failed: %r", error)
+
+
+async def _start_producer(settings: Settings) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        **client_options(settings),
+        transactional_id=settings.replay_transactional_id,
+        enable_idempotence=True,
+        acks="all",
+        max_request_size=settings.kafka_dlq_max_message_bytes,
+        linger_ms=5,
+    )
+    try:
+        async with kafka_errors("starting the replay producer"):
+            await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
+
+
+async def _ledger_keys(settings: Settings) -> set[str]:
+    """Keys of the ledger's committed entries (empty when it does not exist)."""
+    ledger = settings.replay_ledger_topic
+    if ledger not in await _existing_topics(settings):
+        return set()
+    keys: set[str] = set()
+    async with TopicReader(settings, ledger) as reader:
+        partitions = await reader.partitions()
+        bounds = await reader.bounds(partitions)
+        starts = {number: first for number, (first, _last) in bounds.items()}
+        ends = {number: last for number, (_first, last) in bounds.items()}
+        async for record in reader.read(starts, ends):
+            if record.key is None:
+                continue
+            key = record.key.decode("utf-8", errors="replace")
+            if record.value is None:
+                keys.discard(key)
+            else:
+                keys.add(key)
+    return keys
+
+
+async def _existing_topics(settings: Settings) -> set[str]:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    async with kafka_errors(
+        f"connecting to Kafka at {settings.kafka_bootstrap_servers}"
+    ):
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+
+async def _replication_factor(options: dict[str, Any], topic: str) -> int:
+    admin = AIOKafkaAdminClient(**options)
+    async with kafka_errors(f"describing {topic}"):
+        await admin.start()
+        try:
+            described = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+    for entry in described:
+        partitions = entry.get("partitions") or []
+        if entry.get("topic") == topic and partitions:
+            return len(partitions[0].get("replicas", [])) or 1
+    raise OperatorError(f"topic {topic} does not exist")
