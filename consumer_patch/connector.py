@@ -5,10 +5,14 @@ The connector's object keys and the Glue table's location and partition
 projection template are all derived from it, so a change to the prefix moves
 the writer and the reader together.
 
-Two connector flavors write that layout:
+Three connector flavors write that layout:
 
+- ``bundled``: ``agentdlq.connect.s3.ArchiveSinkConnector``, this project's
+  own sink (source in ``connect/plugin/``); the one that runs on the local
+  stack, because no third-party S3 sink resolves from the package registry
+  reachable here. It writes each envelope byte for byte.
 - ``aiven``: ``io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector``,
-  from Maven Central; the one that runs on the local stack.
+  published on Maven Central.
 - ``confluent``: ``io.confluent.connect.s3.S3SinkConnector``, the usual choice
   on self-managed Connect clusters and MSK Connect.
 
@@ -32,6 +36,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "AIVEN_CONNECTOR_CLASS",
     "ARCHIVE_TABLE_NAME",
+    "BUNDLED_CONNECTOR_CLASS",
     "CONFLUENT_CONNECTOR_CLASS",
     "CONNECTOR_NAME",
     "DEAD_LETTER_TOPIC",
@@ -51,6 +56,7 @@ ARCHIVE_TABLE_NAME = "agent_actions_dlq"
 DEFAULT_ARCHIVE_PREFIX = "dead-letters"
 PARTITION_COLUMN = "dt"
 
+BUNDLED_CONNECTOR_CLASS = "agentdlq.connect.s3.ArchiveSinkConnector"
 AIVEN_CONNECTOR_CLASS = "io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector"
 CONFLUENT_CONNECTOR_CLASS = "io.confluent.connect.s3.S3SinkConnector"
 
@@ -71,6 +77,7 @@ _SCHEMA_FILE = "dead-letter-envelope.v1.schema.json"
 class ConnectorFlavor(StrEnum):
     """Which S3 sink connector plugin the configuration is written for."""
 
+    BUNDLED = "bundled"
     AIVEN = "aiven"
     CONFLUENT = "confluent"
 
@@ -150,7 +157,8 @@ def s3_sink_connector_config(
     ``name``, so it also passes ``PUT /connector-plugins/{class}/config/validate``.
 
     Args:
-        flavor: ``aiven`` or ``confluent`` (see :class:`ConnectorFlavor`).
+        flavor: ``bundled``, ``aiven`` or ``confluent`` (see
+            :class:`ConnectorFlavor`).
         bucket: Archive bucket name.
         region: AWS region of the bucket (any valid region for S3-compatible
             endpoints).
@@ -160,7 +168,7 @@ def s3_sink_connector_config(
             the default AWS credential chain of the Connect worker.
         secret_access_key: Given together with ``access_key_id``.
         path_style_access: Address the bucket in the path rather than the
-            host name.
+            host name (``bundled`` and ``confluent``).
         layout: Where objects go; the Glue table must use the same one.
         name: Connector name; its consumer group is ``connect-<name>``.
         tasks_max: Upper bound on connector tasks (at most the topic's
@@ -206,7 +214,19 @@ def s3_sink_connector_config(
         "errors.tolerance": "none",
     }
 
-    if chosen is ConnectorFlavor.AIVEN:
+    if chosen is ConnectorFlavor.BUNDLED:
+        config |= _bundled_settings(
+            bucket,
+            region,
+            endpoint_url,
+            access_key_id,
+            secret_access_key,
+            path_style_access,
+            layout,
+        )
+        # Only the JSON converter reads this; the bytes pass through as sent.
+        del config["value.converter.schemas.enable"]
+    elif chosen is ConnectorFlavor.AIVEN:
         config |= _aiven_settings(
             bucket, region, endpoint_url, access_key_id, secret_access_key, layout
         )
@@ -236,6 +256,35 @@ def _flavor(flavor: ConnectorFlavor | str) -> ConnectorFlavor:
 # Known limitation: the Aiven and Confluent keys below follow each connector's
 # published configuration reference; no Connect worker with either plugin has
 # validated them yet (PUT /connector-plugins/{class}/config/validate does).
+def _bundled_settings(
+    bucket: str,
+    region: str,
+    endpoint_url: str | None,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    path_style_access: bool,
+    layout: ArchiveLayout,
+) -> dict[str, str]:
+    settings = {
+        "connector.class": BUNDLED_CONNECTOR_CLASS,
+        # The envelope is already one compact line of JSON, validated before
+        # it was sent: written byte for byte, the archive holds exactly what
+        # the topic holds (the connector refuses values that are not).
+        "value.converter": _BYTE_ARRAY_CONVERTER,
+        "s3.bucket.name": bucket,
+        "s3.region": region,
+        "s3.path.style.access": "true" if path_style_access else "false",
+        "archive.prefix": layout.prefix,
+        "archive.partition.column": layout.partition_column,
+    }
+    if endpoint_url is not None:
+        settings["s3.endpoint.url"] = endpoint_url
+    if access_key_id is not None and secret_access_key is not None:
+        settings["aws.access.key.id"] = access_key_id
+        settings["aws.secret.access.key"] = secret_access_key
+    return settings
+
+
 def _aiven_settings(
     bucket: str,
     region: str,
