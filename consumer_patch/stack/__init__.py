@@ -1,4 +1,4 @@
-"""The local stack: real Kafka and PostgreSQL started by this project.
+"""The local stack: real Kafka, PostgreSQL, S3 and Kafka Connect started here.
 
 ``LocalStack.up()`` starts the services in order and writes what clients need
 to ``.stack/env``; when one fails to start, those already started by this call
@@ -11,8 +11,10 @@ import logging
 from collections.abc import Sequence
 
 from consumer_patch.errors import StackError
+from consumer_patch.stack.connect import ConnectService
 from consumer_patch.stack.kafka import KafkaService
 from consumer_patch.stack.postgres import PostgresService
+from consumer_patch.stack.s3 import S3Service
 from consumer_patch.stack.services import Service, ServiceStatus, StackPaths, State
 
 __all__ = ["LocalStack", "ServiceStatus", "StackPaths"]
@@ -26,7 +28,16 @@ class LocalStack:
         state = State(self.paths.state_file)
         self.kafka = KafkaService(self.paths, state)
         self.postgres = PostgresService(self.paths, state)
-        self.services: Sequence[Service] = (self.kafka, self.postgres)
+        self.s3 = S3Service(self.paths, state)
+        self.connect = ConnectService(
+            self.paths, state, lambda: self.kafka.bootstrap_servers, self.s3.environment
+        )
+        self.services: Sequence[Service] = (
+            self.kafka,
+            self.postgres,
+            self.s3,
+            self.connect,
+        )
 
     def up(self) -> dict[str, str]:
         """Start every service not yet running; return the connection settings."""

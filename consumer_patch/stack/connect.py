@@ -1,0 +1,283 @@
+"""Kafka Connect in distributed mode, with the archive's S3 sink registered.
+
+One worker on 127.0.0.1 keeps its configuration, offsets and status in
+topics with a single replica. Its ``plugin.path`` holds the bundled S3 sink
+(``connect/plugin``). Once the worker answers, the dead-letter topic is
+created if missing and the archive connector is registered from
+:func:`consumer_patch.connector.s3_sink_connector_config`, the function the
+Pulumi program uses, so the local archive has the production layout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from consumer_patch.archive.connect import (
+    CONNECT_URL_VARIABLE,
+    ConnectClient,
+    ConnectError,
+    ConnectorState,
+)
+from consumer_patch.archive.s3 import (
+    ACCESS_KEY_VARIABLE,
+    BUCKET_VARIABLE,
+    ENDPOINT_VARIABLE,
+    REGION_VARIABLE,
+    SECRET_KEY_VARIABLE,
+)
+from consumer_patch.connector import (
+    CONNECTOR_NAME,
+    DEFAULT_ARCHIVE_LAYOUT,
+    ArchiveLayout,
+    ConnectorFlavor,
+    s3_sink_connector_config,
+)
+from consumer_patch.errors import StackError
+from consumer_patch.stack import maven, process
+from consumer_patch.stack.connect_plugin import build_plugin
+from consumer_patch.stack.services import ServiceStatus, StackPaths, State, free_port
+from consumer_patch.topics import dead_letter_topic, ensure_topics
+
+NAME = "connect"
+MAIN_CLASS = "org.apache.kafka.connect.cli.ConnectDistributed"
+READY_TIMEOUT_SECONDS = 90.0
+CONNECTOR_TIMEOUT_SECONDS = 60.0
+HEAP = "-Xmx512m"
+RETRIED_STATUSES = frozenset({409, 503})
+GROUP_ID = "agent-dlq-connect"
+# How often the worker commits sink offsets, which is when the S3 sink stores
+# what it buffered: the bound on how long a dead letter takes to reach the
+# archive. Connect's default is 60 s.
+OFFSET_FLUSH_INTERVAL_MS = 5000
+
+WORKER_PROPERTIES = """\
+bootstrap.servers={bootstrap}
+group.id={group_id}
+listeners=http://127.0.0.1:{port}
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port={port}
+key.converter=org.apache.kafka.connect.converters.ByteArrayConverter
+value.converter=org.apache.kafka.connect.converters.ByteArrayConverter
+config.storage.topic={group_id}-configs
+offset.storage.topic={group_id}-offsets
+status.storage.topic={group_id}-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+offset.storage.partitions=5
+status.storage.replication.factor=1
+status.storage.partitions=1
+offset.flush.interval.ms={flush_interval_ms}
+plugin.path={plugin_path}
+plugin.discovery=service_load
+config.providers=env
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+scheduled.rebalance.max.delay.ms=0
+"""
+# scheduled.rebalance.max.delay.ms=0: with one worker there is nobody to wait
+# for, so a restarted worker takes its connectors back at once instead of
+# after Connect's default five minutes.
+
+
+def local_connector_config(
+    archive_environment: dict[str, str],
+    layout: ArchiveLayout = DEFAULT_ARCHIVE_LAYOUT,
+    name: str = CONNECTOR_NAME,
+) -> dict[str, str]:
+    """The archive sink's configuration for the local S3 endpoint.
+
+    The keys are read by the worker from its own environment through
+    Kafka Connect's ``EnvVarConfigProvider``, so they are never stored in
+    Connect's configuration topic.
+    """
+    return s3_sink_connector_config(
+        ConnectorFlavor.BUNDLED,
+        bucket=archive_environment[BUCKET_VARIABLE],
+        region=archive_environment[REGION_VARIABLE],
+        endpoint_url=archive_environment[ENDPOINT_VARIABLE],
+        access_key_id=f"${{env:{ACCESS_KEY_VARIABLE}}}",
+        secret_access_key=f"${{env:{SECRET_KEY_VARIABLE}}}",
+        path_style_access=True,
+        layout=layout,
+        name=name,
+    )
+
+
+class ConnectService:
+    name = NAME
+
+    def __init__(
+        self,
+        paths: StackPaths,
+        state: State,
+        bootstrap_servers: Callable[[], str],
+        archive_environment: Callable[[], dict[str, str]],
+    ):
+        self._paths = paths
+        self._state = state
+        self._bootstrap_servers = bootstrap_servers
+        self._archive_environment = archive_environment
+
+    @property
+    def _config_path(self) -> Path:
+        return self._paths.root / "config" / "connect-worker.properties"
+
+    def _port(self) -> int:
+        port = self._state.section(NAME).get("port")
+        if isinstance(port, int):
+            return port
+        port = free_port()
+        self._state.save_section(NAME, {"port": port})
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port()}"
+
+    @property
+    def client(self) -> ConnectClient:
+        return ConnectClient(self.url)
+
+    def environment(self) -> dict[str, str]:
+        return {CONNECT_URL_VARIABLE: self.url}
+
+    def _pid(self) -> int | None:
+        return process.read_pid(self._paths.pid(NAME))
+
+    def status(self) -> ServiceStatus:
+        pid = self._pid()
+        if pid is None:
+            return ServiceStatus(NAME, "stopped", None, "not started")
+        if not process.is_alive(pid, str(self._config_path)):
+            return ServiceStatus(NAME, "dead", pid, f"pid {pid} is gone; see its log")
+        return ServiceStatus(NAME, "running", pid, self.url)
+
+    def connector_states(self) -> list[ConnectorState]:
+        """Every connector on the worker with its state; empty when it is down."""
+        if self.status().state != "running":
+            return []
+        client = self.client
+        try:
+            states = [client.status(name) for name in client.connector_names()]
+        except ConnectError:
+            return []
+        return [state for state in states if state is not None]
+
+    def start(self) -> None:
+        if self.status().state == "running":
+            self._register_archive_connector()
+            return
+        if shutil.which("java") is None:
+            raise StackError("java is not on PATH; Kafka Connect needs Java 17+")
+        lib = maven.resolve_jars(NAME, self._paths.lib)
+        plugins = self._paths.lib / "connect-plugins"
+        build_plugin(plugins, lib)
+        self._write_config(plugins)
+
+        command = [
+            "java",
+            HEAP,
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self._log_config()}",
+            "-cp",
+            f"{lib}/*",
+            MAIN_CLASS,
+            str(self._config_path),
+        ]
+        # The connector reads the S3 keys from the worker's environment.
+        environment = dict(os.environ) | self._archive_environment()
+        log = self._paths.log(NAME)
+        child = process.spawn(command, log, environment)
+        process.write_pid(self._paths.pid(NAME), child.pid)
+        try:
+            self._wait_ready(child, log)
+            self._register_archive_connector()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        pid = self._pid()
+        if pid is not None:
+            process.terminate(pid, str(self._config_path))
+        self._paths.pid(NAME).unlink(missing_ok=True)
+
+    def _write_config(self, plugins: Path) -> None:
+        self._config_path.parent.mkdir(parents=True, exist_ok=True)
+        self._config_path.write_text(
+            WORKER_PROPERTIES.format(
+                bootstrap=self._bootstrap_servers(),
+                group_id=GROUP_ID,
+                port=self._port(),
+                flush_interval_ms=OFFSET_FLUSH_INTERVAL_MS,
+                plugin_path=plugins,
+            )
+        )
+
+    def _log_config(self) -> Path:
+        path = self._paths.root / "config" / "log4j2.properties"
+        source = resources.files("consumer_patch.stack").joinpath("log4j2.properties")
+        path.write_text(source.read_text())
+        return path
+
+    def _wait_ready(self, child: subprocess.Popen[bytes], log: Path) -> None:
+        client = self.client
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise StackError(
+                    f"Kafka Connect exited during start-up; last lines of {log}:\n"
+                    + process.log_tail(log)
+                )
+            # The REST API answers before the worker has read its
+            # configuration topic; listing connectors succeeds only after.
+            try:
+                client.connector_names()
+                return
+            except ConnectError:
+                time.sleep(0.5)
+        raise StackError(
+            "Kafka Connect did not answer within "
+            f"{READY_TIMEOUT_SECONDS:.0f}s; last lines of {log}:\n"
+            + process.log_tail(log)
+        )
+
+    def _register_archive_connector(self) -> None:
+        layout = DEFAULT_ARCHIVE_LAYOUT
+        asyncio.run(
+            ensure_topics(self._bootstrap_servers(), [dead_letter_topic(layout.topic)])
+        )
+        config = local_connector_config(self._archive_environment(), layout)
+        client = self.client
+        try:
+            _put_when_leader_known(client, CONNECTOR_NAME, config)
+            client.wait_until_running(CONNECTOR_NAME, CONNECTOR_TIMEOUT_SECONDS)
+        except ConnectError as error:
+            raise StackError(
+                f"the archive connector did not start: {error}\n"
+                f"last lines of {self._paths.log(NAME)}:\n"
+                + process.log_tail(self._paths.log(NAME))
+            ) from error
+
+
+def _put_when_leader_known(
+    client: ConnectClient, name: str, config: dict[str, str]
+) -> None:
+    # Right after start-up the worker refuses writes with 409 or 503 until
+    # the group has a leader and the configuration topic is read.
+    deadline = time.monotonic() + CONNECTOR_TIMEOUT_SECONDS
+    while True:
+        try:
+            client.put_connector(name, config)
+            return
+        except ConnectError as error:
+            if error.status not in RETRIED_STATUSES or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
