@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from consumer_patch.cli import (
     ack_command,
+    archive_command,
     consume_command,
     demo_command,
     list_command,
@@ -38,6 +39,7 @@ COMMANDS = (
     replay_command.register,
     ack_command.register,
     watch_command.register,
+    archive_command.register,
 )
 
 
