@@ -298,3 +298,28 @@ async def _set_topic_config(
         )
     finally:
         await admin.close()
+
+
+async def test_largest_record_the_source_topic_allows_round_trips_through_the_dlq(
+    services: Services, unique: Callable[[str], str]
+) -> None:
+    settings = await pipeline_settings(services, unique)
+    # The broker's default message.max.bytes is 1 MiB + 12; leave room for
+    # the record framing. Not UTF-8, so the envelope carries it as base64.
+    value = bytes(range(256)) * 4000
+    header_value = b"\xfe" * 1000
+    await produce(
+        services.bootstrap_servers,
+        settings.kafka_topic,
+        [Outgoing(value, key=b"\x00big", headers=[("blob", header_value)])],
+    )
+
+    async with running_consumer(settings):
+        dead = await read_topic(services.bootstrap_servers, settings.kafka_dlq_topic, 1)
+
+    letter = json.loads(dead[0].value)
+    assert letter["error_type"] == "NotUTF8Error"
+    assert letter["original_value_encoding"] == "base64"
+    assert decode_bytes(letter["original_value"], "base64") == value
+    assert decode_headers(letter) == [("blob", header_value)]
+    assert dead[0].key == b"\x00big"
