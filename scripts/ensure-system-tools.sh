@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install the system tools the local stack and the tests need, when missing:
-# a Java 17+ runtime and Maven (Kafka, Connect and s3proxy run from Maven
-# Central jars), and promtool for the alert-rule tests. Quiet when present.
+# a Java 17+ JDK and Maven (Kafka, Connect and s3proxy run from Maven
+# Central jars; the bundled S3 sink is compiled at first start), and
+# promtool for the alert-rule tests. Quiet when present.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+# javac and jar build the bundled S3 sink connector (connect/plugin).
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
