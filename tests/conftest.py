@@ -4,8 +4,11 @@ Kafka and PostgreSQL sit behind one provider interface each. The default
 provider is the project's local stack (reused when it runs, else started for
 the session and stopped after). ``KAFKA_BOOTSTRAP_SERVERS`` and
 ``POSTGRES_DSN`` in the environment point the suite at existing servers
-instead. A provider for another source (testcontainers, where a Docker engine
-exists) implements the same ``ServiceProvider`` protocol.
+instead. S3 and Kafka Connect (``archive_services``) follow the same rules,
+with ``AWS_ENDPOINT_URL_S3`` and ``KAFKA_CONNECT_URL``, and start only for
+the tests that use them. A provider for another source (testcontainers,
+where a Docker engine exists) implements the same ``ServiceProvider``
+protocol.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from typing import Protocol
 
 import pytest
 
+from consumer_patch.archive.connect import CONNECT_URL_VARIABLE
+from consumer_patch.archive.s3 import ENDPOINT_VARIABLE
+from consumer_patch.stack.connect import ConnectService
 from consumer_patch.stack.kafka import KafkaService
 from consumer_patch.stack.postgres import PostgresService
+from consumer_patch.stack.s3 import S3Service
 from consumer_patch.stack.services import StackPaths, State
 
 
@@ -110,6 +117,97 @@ def services() -> Iterator[Services]:
     finally:
         postgres.stop()
         kafka.stop()
+
+
+class LocalS3Provider:
+    """s3proxy of the local stack; ``start`` also creates the archive bucket."""
+
+    def __init__(self, paths: StackPaths):
+        self._service = S3Service(paths, State(paths.state_file))
+        self._started = False
+
+    def start(self) -> str:
+        if self._service.status().state != "running":
+            self._started = True
+        self._service.start()
+        return self._service.endpoint_url
+
+    def stop(self) -> None:
+        if self._started:
+            self._service.stop()
+
+    def environment(self) -> dict[str, str]:
+        return self._service.environment()
+
+
+class LocalConnectProvider:
+    """The local Connect worker, pointed at the suite's Kafka and S3."""
+
+    def __init__(
+        self, paths: StackPaths, bootstrap: str, s3_environment: dict[str, str]
+    ):
+        self.service = ConnectService(
+            paths,
+            State(paths.state_file),
+            lambda: bootstrap,
+            lambda: s3_environment,
+        )
+        self._started = False
+
+    def start(self) -> str:
+        if self.service.status().state != "running":
+            self._started = True
+        self.service.start()
+        return self.service.url
+
+    def stop(self) -> None:
+        if self._started:
+            self.service.stop()
+
+
+@dataclass(frozen=True)
+class ArchiveServices:
+    connect_url: str
+    # AWS_ENDPOINT_URL_S3, keys, region and ARCHIVE_BUCKET, as in .stack/env.
+    s3_environment: dict[str, str]
+    # Stops and restarts the Connect worker; None when the worker is not the
+    # suite's own (KAFKA_CONNECT_URL from the environment).
+    connect_control: ConnectService | None = None
+
+
+@pytest.fixture(scope="session")
+def archive_services(services: Services) -> Iterator[ArchiveServices]:
+    """S3 and Kafka Connect, started only by the tests that need the archive.
+
+    ``AWS_ENDPOINT_URL_S3`` (with ``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION`` and ``ARCHIVE_BUCKET``) and
+    ``KAFKA_CONNECT_URL`` in the environment point the suite at existing
+    ones; such a worker needs the bundled sink on its plugin path.
+    """
+    paths = StackPaths.default()
+    s3: LocalS3Provider | None = None
+    connect: LocalConnectProvider | None = None
+    try:
+        if os.environ.get(ENDPOINT_VARIABLE):
+            s3_environment = dict(os.environ)
+        else:
+            s3 = LocalS3Provider(paths)
+            s3.start()
+            s3_environment = s3.environment()
+        external_url = os.environ.get(CONNECT_URL_VARIABLE)
+        if external_url:
+            yield ArchiveServices(external_url, s3_environment)
+        else:
+            connect = LocalConnectProvider(
+                paths, services.bootstrap_servers, s3_environment
+            )
+            url = connect.start()
+            yield ArchiveServices(url, s3_environment, connect.service)
+    finally:
+        if connect is not None:
+            connect.stop()
+        if s3 is not None:
+            s3.stop()
 
 
 @pytest.fixture
