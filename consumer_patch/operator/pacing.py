@@ -10,6 +10,7 @@ from typing import TextIO
 
 BAR_WIDTH = 30
 REDRAW_SECONDS = 0.1
+TOLERANCE = 1e-9
 
 
 class RateLimiter:
@@ -44,8 +45,10 @@ class RateLimiter:
             self._capacity, self._tokens + (now - self._updated) * self._rate
         )
         self._updated = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        # The tolerance absorbs float rounding: after waiting exactly the
+        # time returned, the permit must be there.
+        if self._tokens >= 1 - TOLERANCE:
+            self._tokens = max(self._tokens - 1, 0.0)
             return 0.0
         return (1 - self._tokens) / self._rate
 

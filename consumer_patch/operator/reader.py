@@ -30,6 +30,7 @@ from consumer_patch.operator.pacing import Progress
 from consumer_patch.operator.selection import Position, Selection
 from consumer_patch.republish import DeadLetterPosition, parse_envelope
 from consumer_patch.settings import Settings
+from consumer_patch.topics import partitions_of
 
 logger = logging.getLogger(__name__)
 
@@ -163,14 +164,13 @@ class TopicReader:
             OperatorError: the topic does not exist.
         """
         async with kafka_errors(f"reading the metadata of {self.topic}"):
-            await self.consumer.topics()
-            numbers = self.consumer.partitions_for_topic(self.topic)
+            numbers = await partitions_of(client_options(self._settings), self.topic)
         if not numbers:
             raise OperatorError(
                 f"topic {self.topic} does not exist on "
                 f"{self._settings.kafka_bootstrap_servers}"
             )
-        return sorted(numbers)
+        return numbers
 
     async def bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
         """Per partition, the first retained offset and the last stable offset."""

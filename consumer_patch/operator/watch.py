@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from consumer_patch.operator.errors import OperatorError
 from consumer_patch.operator.reader import (
     SEEK_MARGIN,
     DeadLetterReader,
@@ -45,6 +46,7 @@ from consumer_patch.operator.reader import (
 )
 from consumer_patch.operator.stats import RATE_WINDOW, moment_of
 from consumer_patch.settings import Settings
+from consumer_patch.topics import partitions_of
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +247,9 @@ class DeadLetterMonitor:
         try:
             numbers = [
                 TopicPartition(settings.kafka_topic, number)
-                for number in await self._reader_partitions(settings.kafka_topic)
+                for number in await partitions_of(
+                    client_options(settings), settings.kafka_topic
+                )
             ]
             if not numbers:
                 return None
@@ -263,13 +267,6 @@ class DeadLetterMonitor:
             committed = meta.offset if meta is not None and meta.offset >= 0 else None
             lag += max(ends[tp] - (firsts[tp] if committed is None else committed), 0)
         return lag
-
-    async def _reader_partitions(self, topic: str) -> list[int]:
-        numbers = self._reader.consumer.partitions_for_topic(topic)
-        if numbers is None:
-            await self._reader.consumer.topics()
-            numbers = self._reader.consumer.partitions_for_topic(topic)
-        return sorted(numbers or [])
 
 
 def _prune(state: _PartitionState, first_retained: int, hour_ago: float) -> None:
@@ -433,12 +430,18 @@ async def run_watch(
     breach (``exit_on_breach``)."""
     while not stop.is_set():
         started = time.monotonic()
-        snapshot = await monitor.scan()
-        await notifier.update(snapshot)
-        if on_snapshot is not None:
-            on_snapshot(snapshot)
-        if exit_on_breach and snapshot.breached:
-            return True
+        try:
+            snapshot = await monitor.scan()
+        except OperatorError as error:
+            # Keep watching through broker hiccups; the last-scan timestamp
+            # stops moving, which is what AgentDLQWatchStale alerts on.
+            logger.warning("scan failed, retrying next interval: %s", error)
+        else:
+            await notifier.update(snapshot)
+            if on_snapshot is not None:
+                on_snapshot(snapshot)
+            if exit_on_breach and snapshot.breached:
+                return True
         remaining = interval - (time.monotonic() - started)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(remaining, 0.0))

@@ -1,0 +1,1 @@
+"""Tests of the operator tools (stats, list, show, replay, ack, watch, alerts)."""
