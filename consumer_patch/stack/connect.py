@@ -79,10 +79,17 @@ plugin.discovery=service_load
 config.providers=env
 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
 scheduled.rebalance.max.delay.ms=0
+session.timeout.ms=6000
+heartbeat.interval.ms=2000
+consumer.session.timeout.ms=6000
+consumer.heartbeat.interval.ms=2000
 """
 # scheduled.rebalance.max.delay.ms=0: with one worker there is nobody to wait
 # for, so a restarted worker takes its connectors back at once instead of
-# after Connect's default five minutes.
+# after Connect's default five minutes. The session timeouts (the broker's
+# minimum, 6 s): after a crash, the worker group and the sink's consumer
+# group wait this long for the dead member before the restarted worker gets
+# its work back (the defaults are 10 s and 45 s).
 
 
 def local_connector_config(
