@@ -117,10 +117,17 @@ class ArchiveDatabase:
 
     @property
     def objects_pattern(self) -> str:
-        """Glob of every archived object, as Athena's table location covers them."""
+        """Glob of the archived objects: the gzip files of every day partition.
+
+        Note:
+            Athena reads every object under the table's location. Locally
+            only names ending in ``.gz`` (what every connector flavor
+            writes) are read, because s3proxy lists an upload's temporary
+            file under its final name plus a suffix until the upload ends.
+        """
         prefix = self._layout.table_prefix
         column = self._layout.partition_column
-        return f"s3://{self._location.bucket}/{prefix}{column}=*/*"
+        return f"s3://{self._location.bucket}/{prefix}{column}=*/*.gz"
 
     def refresh(self) -> None:
         """(Re)define the views; call after the first objects appear."""
