@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from consumer_patch.archive.connect import ConnectClient
+from consumer_patch.archive.demo_step import archived_dead_letters
 from consumer_patch.archive.named_queries import named_queries
 from consumer_patch.archive.query import ArchiveDatabase
 from consumer_patch.archive.s3 import S3Location, SimpleS3Client
@@ -53,6 +54,7 @@ class Archive:
         self.layout = ArchiveLayout(prefix=name, topic=settings.kafka_dlq_topic)
         self.connector = name
         self.client = ConnectClient(archive.connect_url)
+        self.location_environment = archive.s3_environment
         self.location = S3Location.from_environment(archive.s3_environment)
         self.s3 = SimpleS3Client(self.location)
         self.control = archive.connect_control
@@ -67,12 +69,14 @@ class Archive:
     def lines(self) -> list[bytes]:
         """Every line of every archived object, as stored."""
         found = []
-        for item in self.s3.list_objects(self.layout.table_prefix):
-            found += gzip.decompress(self.s3.get_object(item.key)).splitlines()
+        for key in self.keys():
+            found += gzip.decompress(self.s3.get_object(key)).splitlines()
         return found
 
     def keys(self) -> list[str]:
-        return [item.key for item in self.s3.list_objects(self.layout.table_prefix)]
+        # s3proxy lists an upload in progress as "<key>-<uuid>"; skip those.
+        listed = self.s3.list_objects(self.layout.table_prefix)
+        return [item.key for item in listed if item.key.endswith(".gz")]
 
     async def wait_for_lines(self, wanted: Counter[bytes], wait_seconds: float) -> None:
         deadline = time.monotonic() + wait_seconds
@@ -206,6 +210,28 @@ async def test_query_by_correlation_id_finds_dead_letters_with_original_value(
     assert rows[0]["dt"] == datetime.now(UTC).date().isoformat()
     # The undecodable record found by its correlation header, bytes intact.
     assert raw == [("not json",)]
+
+
+async def test_demo_step_returns_the_archived_dead_letters_of_a_run(
+    archive: Archive, unique: Callable[[str], str]
+) -> None:
+    since = datetime.now(UTC)
+    letters = await _dead_letter(archive, _poison(unique("corr"), 2), dead=3)
+
+    found = await asyncio.to_thread(
+        archived_dead_letters,
+        archive.location_environment,
+        ARCHIVE_WAIT_SECONDS,
+        failed_since=since,
+        original_topic=archive.settings.kafka_topic,
+        expected=3,
+        layout=archive.layout,
+    )
+
+    assert sorted(row["dead_letter_id"] for row in found) == sorted(
+        json.loads(letter.value)["dead_letter_id"] for letter in letters
+    )
+    assert all(row["dt"] == since.date().isoformat() for row in found)
 
 
 async def test_named_queries_count_each_dead_letter_once_despite_duplicates(
