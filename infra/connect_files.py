@@ -19,6 +19,15 @@ CONNECT_DIRECTORY = Path(__file__).resolve().parent.parent / "connect"
 def example_configs() -> dict[str, dict[str, str]]:
     """File name to configuration, for each example in ``connect/``."""
     return {
+        "s3-sink.bundled.local.json": s3_sink_connector_config(
+            "bundled",
+            bucket="agent-dlq-archive",
+            region="us-east-1",
+            endpoint_url="http://127.0.0.1:9000",
+            access_key_id="${env:AWS_ACCESS_KEY_ID}",
+            secret_access_key="${env:AWS_SECRET_ACCESS_KEY}",
+            path_style_access=True,
+        ),
         "s3-sink.aiven.local.json": s3_sink_connector_config(
             "aiven",
             bucket="agent-dlq-archive",

@@ -8,6 +8,7 @@ import pytest
 
 from consumer_patch.connector import (
     AIVEN_CONNECTOR_CLASS,
+    BUNDLED_CONNECTOR_CLASS,
     CONFLUENT_CONNECTOR_CLASS,
     ArchiveLayout,
     ConnectorFlavor,
@@ -46,6 +47,24 @@ def test_aiven_config_writes_each_envelope_as_one_json_line() -> None:
     assert config["value.converter.schemas.enable"] == "false"
     assert config["file.name.timestamp.source"] == "EVENT"
     assert config["file.name.template"].endswith(".jsonl.gz")
+
+
+def test_bundled_config_writes_value_bytes_under_the_layout() -> None:
+    layout = ArchiveLayout(prefix="archive/v1", topic="dlq")
+
+    config = s3_sink_connector_config("bundled", layout=layout, **LOCAL)
+
+    assert config["connector.class"] == BUNDLED_CONNECTOR_CLASS
+    assert config["value.converter"] == (
+        "org.apache.kafka.connect.converters.ByteArrayConverter"
+    )
+    assert "value.converter.schemas.enable" not in config
+    assert config["archive.prefix"] == "archive/v1"
+    assert config["archive.partition.column"] == layout.partition_column
+    assert config["topics"] == "dlq"
+    assert config["s3.endpoint.url"] == "http://127.0.0.1:9000"
+    assert config["s3.path.style.access"] == "true"
+    assert config["aws.secret.access.key"] == "local-secret"
 
 
 def test_confluent_config_maps_endpoint_and_path_style() -> None:
