@@ -37,6 +37,10 @@ pytest: install
 
 test: lint typecheck pytest
 
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
+
 stack-up: install
 	$(BIN)/agent-dlq stack up
 
