@@ -49,6 +49,7 @@ from consumer_patch.operator.reader import (
     TopicReader,
     client_options,
     kafka_errors,
+    validated,
 )
 from consumer_patch.operator.selection import Selection
 from consumer_patch.republish import RepublishRecord, republish_record
@@ -71,15 +72,18 @@ DEFAULT_RATE_PER_SECOND = 100.0
 
 @dataclass(frozen=True)
 class ReplayItem:
+    """A selected dead letter; ``record`` is built once it is validated."""
+
     letter: DeadLetterRecord
-    record: RepublishRecord
+    target: str
     ledger_key: str
+    record: RepublishRecord | None = None
 
     def as_row(self, state: str) -> dict[str, Any]:
         envelope = self.letter.envelope or {}
         return {
             "position": str(self.letter.position),
-            "target": self.record.topic,
+            "target": self.target,
             "error_type": envelope.get("error_type"),
             "correlation_id": envelope.get("correlation_id"),
             "original": (
@@ -130,23 +134,48 @@ def ledger_key(dead_letter_id: str, target: str) -> str:
 def plan_items(
     letters: Sequence[DeadLetterRecord], target: str | None
 ) -> tuple[list[ReplayItem], int, int]:
-    """The records to send, in topic order, with unreadable and duplicate counts."""
+    """The dead letters to replay, in topic order, with unreadable and
+    duplicate counts (same ``dead_letter_id`` and target)."""
     items: list[ReplayItem] = []
     keys: set[str] = set()
     unreadable = duplicates = 0
     for letter in letters:
         if letter.envelope is None:
             unreadable += 1
-            logger.warning("skipping unreadable dead letter %s", letter.pointer)
+            logger.warning(
+                "skipping unreadable dead letter %s: %s", letter.pointer, letter.problem
+            )
             continue
-        record = republish_record(letter.envelope, letter.pointer, target)
-        key = ledger_key(str(letter.envelope["dead_letter_id"]), record.topic)
+        destination = target or str(letter.envelope["original_topic"])
+        key = ledger_key(str(letter.envelope["dead_letter_id"]), destination)
         if key in keys:
             duplicates += 1
             continue
         keys.add(key)
-        items.append(ReplayItem(letter, record, key))
+        items.append(ReplayItem(letter, destination, key))
     return items, unreadable, duplicates
+
+
+def prepare(items: Sequence[ReplayItem]) -> tuple[list[ReplayItem], int]:
+    """Validate each envelope against its schema and build the record to send.
+
+    Returns:
+        The items ready to send, and how many failed validation (skipped).
+    """
+    ready: list[ReplayItem] = []
+    invalid = 0
+    for item in items:
+        letter = validated(item.letter)
+        envelope = letter.envelope
+        if envelope is None:
+            invalid += 1
+            logger.warning(
+                "skipping invalid dead letter %s: %s", letter.pointer, letter.problem
+            )
+            continue
+        record = republish_record(envelope, letter.pointer, item.target)
+        ready.append(ReplayItem(letter, item.target, item.ledger_key, record))
+    return ready, invalid
 
 
 def check_targets(settings: Settings, targets: set[str], existing: set[str]) -> None:
@@ -205,15 +234,17 @@ async def replay(
     report = ReplayReport(dry_run, len(letters), unreadable, duplicates)
     check_targets(
         settings,
-        {item.record.topic for item in items},
+        {item.target for item in items},
         await _existing_topics(settings),
     )
 
     if dry_run:
         done = await _ledger_keys(settings)
-        report.pending = [item for item in items if item.ledger_key not in done]
-        report.already_replayed = len(items) - len(report.pending)
-        report.targets = Counter(item.record.topic for item in report.pending)
+        pending = [item for item in items if item.ledger_key not in done]
+        report.already_replayed = len(items) - len(pending)
+        report.pending, invalid = prepare(pending)
+        report.unreadable += invalid
+        report.targets = Counter(item.target for item in report.pending)
         return report
 
     await ensure_ledger(settings)
@@ -224,6 +255,9 @@ async def replay(
         done = await _ledger_keys(settings)
         pending = [item for item in items if item.ledger_key not in done]
         report.already_replayed = len(items) - len(pending)
+        # Schema validation costs; only what is still to send pays for it.
+        pending, invalid = prepare(pending)
+        report.unreadable += invalid
         bar = Progress("replaying", len(pending), enabled=progress)
         try:
             await _send(
@@ -296,7 +330,7 @@ async def _send(
                 raise
         report.sent += len(batch)
         report.pending.extend(batch)
-        report.targets.update(item.record.topic for item in batch)
+        report.targets.update(item.target for item in batch)
         bar.advance(len(batch))
         logger.debug("replay committed records=%d total=%d", len(batch), report.sent)
 
@@ -305,6 +339,8 @@ async def _send_one(
     settings: Settings, producer: AIOKafkaProducer, item: ReplayItem
 ) -> None:
     record = item.record
+    if record is None:
+        raise RuntimeError(f"{item.letter.pointer} was not prepared")
     # The replayed record gets a new timestamp (the broker's default): the
     # original one may be older than the target's retention, and the
     # envelope keeps it anyway.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
-from consumer_patch.operator.pacing import RateLimiter
+from consumer_patch.operator.pacing import Progress, RateLimiter
 from consumer_patch.operator.reader import DeadLetterRecord
 from consumer_patch.operator.stats import summarize
 
@@ -99,3 +100,19 @@ def test_stats_count_the_window_the_last_hour_and_the_depth_apart() -> None:
         stats.newest.partition,
         stats.newest.offset,
     ) == (1, 0)
+
+
+def test_progress_bar_draws_counts_on_a_terminal_and_nothing_elsewhere() -> None:
+    drawn, silent = io.StringIO(), io.StringIO()
+    bar = Progress("replaying", 4, enabled=True, stream=drawn)
+    quiet = Progress("replaying", 4, stream=silent)
+
+    for _ in range(4):
+        bar.advance()
+        quiet.advance()
+    bar.close()
+    quiet.close()
+
+    assert "replaying [" in drawn.getvalue()
+    assert "4/4" in drawn.getvalue()
+    assert silent.getvalue() == ""

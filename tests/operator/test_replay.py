@@ -23,8 +23,10 @@ from consumer_patch import headers
 from consumer_patch.envelope import decode_bytes, decode_headers
 from consumer_patch.operator.reader import RawRecord, TopicReader
 from consumer_patch.settings import Settings
+from consumer_patch.topics import dead_letter_topic as dead_letter_topic_spec
 from consumer_patch.topics import ensure_topics, missing_topics, source_topic
 from tests.operator.conftest import EXPECTED_BY_TYPE, DeadLetterTopic
+from tests.support.kafka_io import Outgoing, produce
 
 TOTAL = sum(EXPECTED_BY_TYPE.values())
 
@@ -225,3 +227,53 @@ def test_replay_into_the_dead_letter_topic_or_an_unlisted_topic_is_refused(
     assert "KAFKA_REPLAY_ALLOWED_TOPICS must not name the dead-letter" in dlq_listed.err
     assert _committed_records(dead_letter_topic.settings, unlisted) == []
     assert sum(1 for _ in _committed_records(dead_letter_topic.settings, dlq)) == TOTAL
+
+
+def test_records_that_are_not_valid_envelopes_are_counted_and_never_replayed(
+    dead_letter_topic: DeadLetterTopic, cli
+) -> None:
+    bootstrap = dead_letter_topic.settings.kafka_bootstrap_servers
+    dlq = f"odd-dlq-{uuid.uuid4().hex[:8]}"
+    target = _fresh_topic(dead_letter_topic)
+    good = dead_letter_topic.records[0]
+    extra_field = {
+        **json.loads(good.value),
+        "dead_letter_id": str(uuid.uuid4()),
+        "unexpected": True,
+    }
+    asyncio.run(ensure_topics(bootstrap, [dead_letter_topic_spec(dlq)]))
+    asyncio.run(
+        produce(
+            bootstrap,
+            dlq,
+            [
+                Outgoing(good.value, key=good.key, partition=0),
+                Outgoing(b"garbage", key=b"g", partition=0),
+                Outgoing(json.dumps(extra_field).encode(), key=b"x", partition=0),
+            ],
+        )
+    )
+    environment = dead_letter_topic.environment(
+        KAFKA_DLQ_TOPIC=dlq, KAFKA_REPLAY_ALLOWED_TOPICS=target
+    )
+
+    stats = cli(environment, "stats", "--json").json()
+    listed = cli(environment, "list", "--json").json()["dead_letters"]
+    garbage = cli(environment, "show", "0:1", "--json").json()
+    invalid = cli(environment, "show", "0:2", "--json").json()
+    report = cli(environment, "replay", "--all", "--to", target, "--json").json()
+
+    assert stats["total"] == 3
+    assert stats["unreadable"] == 1
+    assert {row["position"]: row["readable"] for row in listed} == {
+        "0:0": True,
+        "0:1": False,
+        "0:2": True,
+    }
+    assert garbage["envelope"] is None
+    assert "is not JSON" in garbage["problem"]
+    assert invalid["envelope"] is None
+    assert "not a valid envelope" in invalid["problem"]
+    assert report["sent"] == 1
+    assert report["unreadable_skipped"] == 2
+    assert len(_committed_records(dead_letter_topic.settings, target)) == 1

@@ -11,13 +11,19 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
 from prometheus_client import start_http_server
 
-from consumer_patch.operator.watch import DeadLetterMonitor, exporter_registry
+from consumer_patch.operator.watch import (
+    DeadLetterMonitor,
+    Notifier,
+    Snapshot,
+    exporter_registry,
+)
 from consumer_patch.settings import load_settings
 from tests.operator.conftest import EXPECTED_BY_TYPE, DeadLetterTopic
 
@@ -154,3 +160,59 @@ def _samples(text: str) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             found[name] = float(value)
     return found
+
+
+def test_long_running_watch_exits_on_breach_when_asked(
+    dead_letter_topic: DeadLetterTopic, cli
+) -> None:
+    environment = dead_letter_topic.environment()
+
+    run = cli(
+        environment,
+        "watch",
+        "--threshold",
+        "1",
+        "--interval",
+        "1",
+        "--port",
+        "0",
+        "--exit-on-breach",
+        "--json",
+    )
+
+    assert run.code == 3, run.err
+    assert json.loads(run.out.splitlines()[-1])["breached"] is True
+
+
+async def test_webhook_hears_firing_once_then_resolved(webhook: Webhook) -> None:
+    monitor = DeadLetterMonitor(load_settings(kafka_dlq_topic="dlq-under-test"))
+    notifier = Notifier(monitor, webhook.url)
+
+    for last_hour in (150, 160, 90, 80):
+        await notifier.update(_snapshot(last_hour))
+
+    assert [call["status"] for call in webhook.calls] == ["firing", "resolved"]
+    assert [call["last_hour"] for call in webhook.calls] == [150, 90]
+
+
+async def test_a_failing_webhook_is_counted_and_retried() -> None:
+    monitor = DeadLetterMonitor(load_settings(kafka_dlq_topic="dlq-under-test"))
+    notifier = Notifier(monitor, "http://127.0.0.1:9/unreachable")
+
+    await notifier.update(_snapshot(150))
+    await notifier.update(_snapshot(150))
+
+    assert monitor.webhook_failures == 2
+
+
+def _snapshot(last_hour: int) -> Snapshot:
+    return Snapshot(
+        at=datetime.now(UTC),
+        dlq_topic="dlq-under-test",
+        last_hour_by_type={"NotJSONError": last_hour},
+        depth_by_type={},
+        oldest_unhandled=None,
+        source_lag=None,
+        threshold_per_hour=100,
+        max_depth=None,
+    )
