@@ -351,6 +351,9 @@ class DeadLetterReader(TopicReader):
         Records that are not valid envelopes match no filter but the position
         ones; they are included only when the selection has no other filter.
         """
+        # Known limitation: the whole selection is held in memory (list sorts
+        # it, replay checks every target before sending); a selection of
+        # millions of large dead letters needs narrower filters.
         starts, ends = await self.plan(selection)
         progress = _progress_for(progress_label, starts, ends)
         chosen = [
