@@ -159,8 +159,9 @@ class KafkaService:
             STORAGE_TOOL,
             "format",
             "--standalone",
-            "--cluster-id",
-            _cluster_id(),
+            # One token: a random id may start with "-", which the tool's
+            # argument parser would take for an option.
+            f"--cluster-id={_cluster_id()}",
             "--config",
             str(properties),
         ]

@@ -1,0 +1,123 @@
+"""`agent-dlq stack` starts once, stops exactly what it started, and tells the truth.
+
+Runs a second local stack in a temporary folder (its own Kafka; PostgreSQL is
+the suite's, through POSTGRES_DSN).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consumer_patch.errors import StackError
+from consumer_patch.stack import LocalStack
+from consumer_patch.stack.services import StackPaths, State, free_port
+from tests.conftest import Services
+
+
+@pytest.fixture
+def stack(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    monkeypatch.setenv("POSTGRES_DSN", services.postgres_dsn)
+    monkeypatch.setenv("AGENT_DLQ_STACK_DIR", str(tmp_path / "stack"))
+    paths = StackPaths(tmp_path / "stack")
+    # Share the suite's resolved jars: resolving is tested by every stack start.
+    shared_lib = StackPaths.default().lib
+    if shared_lib.is_dir():
+        paths.root.mkdir(parents=True)
+        paths.lib.symlink_to(shared_lib)
+    local = LocalStack(paths)
+    try:
+        yield local
+    finally:
+        local.down()
+
+
+def _cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumer_patch.cli.main", "stack", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        check=False,
+    )
+
+
+def test_up_twice_is_a_no_op_and_down_stops_exactly_the_broker(
+    stack: LocalStack,
+) -> None:
+    first = stack.up()
+    pid = stack.kafka.status().pid
+    second = stack.up()
+
+    assert first == second
+    assert stack.kafka.status().pid == pid
+    env_file = stack.paths.env_file.read_text()
+    assert f"KAFKA_BOOTSTRAP_SERVERS={first['KAFKA_BOOTSTRAP_SERVERS']}" in env_file
+    assert "POSTGRES_DSN=" in env_file
+
+    stack.down()
+
+    assert pid is not None
+    assert not Path(f"/proc/{pid}").exists() or "kafka.Kafka" not in Path(
+        f"/proc/{pid}/cmdline"
+    ).read_bytes().decode(errors="replace")
+    assert stack.kafka.status().state == "stopped"
+
+
+def test_status_notices_a_broker_killed_by_hand(stack: LocalStack) -> None:
+    stack.kafka.start()
+    pid = stack.kafka.status().pid
+    assert pid is not None
+
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(1.0)
+    result = _cli("status", "--json")
+
+    assert result.returncode == 3
+    assert '"service": "kafka",\n      "state": "dead"' in result.stdout
+    assert stack.kafka.status().state == "dead"
+
+
+def test_a_stale_pid_file_is_never_signalled(stack: LocalStack) -> None:
+    innocent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stack.paths.pid("kafka").parent.mkdir(parents=True, exist_ok=True)
+        stack.paths.pid("kafka").write_text(f"{innocent.pid}\n")
+
+        assert stack.kafka.status().state == "dead"
+        stack.down()
+
+        assert innocent.poll() is None
+        assert not stack.paths.pid("kafka").exists()
+    finally:
+        innocent.kill()
+        innocent.wait()
+
+
+def test_a_broker_that_cannot_start_leaves_nothing_running(stack: LocalStack) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    State(stack.paths.state_file).save_section(
+        "kafka", {"port": port, "controller_port": free_port()}
+    )
+    try:
+        with pytest.raises(StackError, match="last lines of"):
+            stack.up()
+    finally:
+        blocker.close()
+
+    assert stack.kafka.status().state == "stopped"
+    assert not stack.paths.pid("kafka").exists()
