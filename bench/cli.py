@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started_at": started.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - clock, 1),
         "profile": dataclasses.asdict(profile),
+        "source": report.source_state(),
         "machine": machine,
         "machine_after": {
             "load_average": report.machine()["load_average"],
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not arguments.no_sweeps and suite.samples:
         caption = (
             f"{machine['cpu_model']}, {machine['nproc']} cores, "
-            f"{started:%Y-%m-%d}; median of {profile.sweep_rounds} rounds, "
+            f"{started:%Y-%m-%d}; median of {profile.sweep_rounds} round(s), "
             "bars span min to max"
         )
         plot.plot(suite.samples, out / "rate.png", caption)

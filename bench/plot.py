@@ -58,6 +58,15 @@ def plot(samples: Sequence[Sample], path: Path, caption: str) -> None:
             xs, medians, yerr=[below, above], marker="o", capsize=4, label=label
         )
     by_batch.set_xscale("log")
+    sizes = sorted(
+        {
+            float(s.params["batch_size"])
+            for s in samples
+            if s.params.get("sweep") == "batch_size"
+        }
+    )
+    by_batch.set_xticks(sizes, [f"{size:g}" for size in sizes])
+    by_batch.minorticks_off()
     by_batch.set_xlabel("batch size (clean stream)")
     by_batch.set_ylabel("records / s")
     by_batch.set_title("rate against batch size")

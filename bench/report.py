@@ -34,6 +34,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source_state() -> dict[str, Any]:
+    """The commit measured, and files of the package that differ from it."""
+
+    def git(*arguments: str) -> str:
+        result = subprocess.run(
+            ["git", *arguments], capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "consumer_patch", "bench")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": changed.splitlines(),
+    }
+
+
 def busiest_processes() -> list[str]:
     """The processes using most CPU right now (``ps``), to tell a shared machine."""
     result = subprocess.run(
@@ -99,7 +115,9 @@ def spread_text(spread: Spread, digits: int = 0) -> str:
     return f"{rate(spread.median)} ({rate(spread.low)}-{rate(spread.high)})"
 
 
-def verdict(met: bool) -> str:
+def verdict(met: bool | None) -> str:
+    if met is None:
+        return ""
     return "met" if met else "MISSED"
 
 
@@ -122,7 +140,7 @@ def comparison_rows(findings: Findings) -> list[list[str]]:
                 spread_text(result.numerator),
                 spread_text(result.denominator),
                 spread_text(result.ratio, 2),
-                str(spec.target),
+                "context" if spec.target is None else str(spec.target),
                 verdict(result.met),
                 f"{peaks.get(spec.numerator, 0):.0f} / "
                 f"{peaks.get(spec.denominator, 0):.0f}",

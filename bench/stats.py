@@ -54,7 +54,8 @@ class ComparisonSpec:
     title: str
     numerator: str
     denominator: str
-    target: Target
+    # None for a comparison shown for context, with no target of its own.
+    target: Target | None
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ class ComparisonResult:
     ratio: Spread
 
     @property
-    def met(self) -> bool:
-        return self.spec.target.met(self.ratio.median)
+    def met(self) -> bool | None:
+        target = self.spec.target
+        return None if target is None else target.met(self.ratio.median)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -77,7 +79,7 @@ class ComparisonResult:
             "numerator_rate": self.numerator.as_json(1),
             "denominator_rate": self.denominator.as_json(1),
             "ratio": self.ratio.as_json(),
-            "target": str(self.spec.target),
+            "target": None if self.spec.target is None else str(self.spec.target),
             "met": self.met,
         }
 

@@ -45,6 +45,7 @@ OURS = "our consumer, DLQ on"
 OURS_DLQ_OFF = "our consumer, DLQ off"
 OURS_POISON = "our consumer, 1 % poison"
 RAW_CONSUMER = "raw aiokafka getmany + commit"
+RAW_CONSUMER_JSON = "raw aiokafka loop + json.loads"
 OURS_ALL_POISON = "our consumer, 100 % poison"
 RAW_PRODUCER_LETTERS = "raw producer, the dead letters"
 REPLAY = "agent-dlq replay"
@@ -59,6 +60,13 @@ COMPARISONS = (
         OURS,
         RAW_CONSUMER,
         Target(0.90),
+    ),
+    ComparisonSpec(
+        "consumer_vs_raw_json",
+        "clean, no-op handler: ours / raw loop that parses JSON",
+        OURS,
+        RAW_CONSUMER_JSON,
+        None,
     ),
     ComparisonSpec(
         "dlq_on_vs_off",
@@ -305,7 +313,9 @@ class Suite:
             postgres_dsn=self.services.postgres.dsn,
         )
 
-    def raw_spec(self, name: str, records: int, batch_size: int) -> WorkerSpec:
+    def raw_spec(
+        self, name: str, records: int, batch_size: int, handler: str = "none"
+    ) -> WorkerSpec:
         return WorkerSpec(
             "raw-consumer",
             self.bootstrap,
@@ -313,6 +323,7 @@ class Suite:
             records,
             group=self.group(),
             batch_size=batch_size,
+            handler=handler,
         )
 
     def worker_side(
@@ -353,6 +364,10 @@ class Suite:
         sides = {
             RAW_CONSUMER: self.worker_side(
                 RAW_CONSUMER, functools.partial(self.raw_spec, "clean", n, size)
+            ),
+            RAW_CONSUMER_JSON: self.worker_side(
+                RAW_CONSUMER_JSON,
+                functools.partial(self.raw_spec, "clean", n, size, "json"),
             ),
             OURS: self.worker_side(OURS, functools.partial(ours, "clean")),
             OURS_DLQ_OFF: self.worker_side(
