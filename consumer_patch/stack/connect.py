@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 from consumer_patch.archive.connect import (
@@ -42,7 +39,14 @@ from consumer_patch.connector import (
 from consumer_patch.errors import StackError
 from consumer_patch.stack import maven, process
 from consumer_patch.stack.connect_plugin import build_plugin
-from consumer_patch.stack.services import ServiceStatus, StackPaths, State, free_port
+from consumer_patch.stack.services import (
+    ServiceStatus,
+    StackPaths,
+    State,
+    free_port,
+    log_config,
+    pid_status,
+)
 from consumer_patch.topics import dead_letter_topic, ensure_topics
 
 NAME = "connect"
@@ -154,16 +158,8 @@ class ConnectService:
     def environment(self) -> dict[str, str]:
         return {CONNECT_URL_VARIABLE: self.url}
 
-    def _pid(self) -> int | None:
-        return process.read_pid(self._paths.pid(NAME))
-
     def status(self) -> ServiceStatus:
-        pid = self._pid()
-        if pid is None:
-            return ServiceStatus(NAME, "stopped", None, "not started")
-        if not process.is_alive(pid, str(self._config_path)):
-            return ServiceStatus(NAME, "dead", pid, f"pid {pid} is gone; see its log")
-        return ServiceStatus(NAME, "running", pid, self.url)
+        return pid_status(NAME, self._paths, str(self._config_path), self.url)
 
     def connector_states(self) -> list[ConnectorState]:
         """Every connector on the worker with its state; empty when it is down."""
@@ -180,41 +176,37 @@ class ConnectService:
         if self.status().state == "running":
             self._register_archive_connector()
             return
-        if shutil.which("java") is None:
-            raise StackError("java is not on PATH; Kafka Connect needs Java 17+")
+        process.require_java("Kafka Connect")
         lib = maven.resolve_jars(NAME, self._paths.lib)
         plugins = self._paths.lib / "connect-plugins"
         build_plugin(plugins, lib)
         self._write_config(plugins)
 
-        command = [
-            "java",
-            HEAP,
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self._log_config()}",
-            "-cp",
-            f"{lib}/*",
-            MAIN_CLASS,
-            str(self._config_path),
-        ]
+        command = process.java_command(
+            HEAP, log_config(self._paths), lib, [MAIN_CLASS, str(self._config_path)]
+        )
         # The connector reads the S3 keys from the worker's environment.
         environment = dict(os.environ) | self._archive_environment()
         log = self._paths.log(NAME)
         child = process.spawn(command, log, environment)
         process.write_pid(self._paths.pid(NAME), child.pid)
         try:
-            self._wait_ready(child, log)
+            # The REST API answers before the worker has read its
+            # configuration topic; listing connectors succeeds only after.
+            process.wait_ready(
+                child,
+                log,
+                "Kafka Connect",
+                self._lists_connectors,
+                READY_TIMEOUT_SECONDS,
+            )
             self._register_archive_connector()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        pid = self._pid()
-        if pid is not None:
-            process.terminate(pid, str(self._config_path))
-        self._paths.pid(NAME).unlink(missing_ok=True)
+        process.stop_by_pid_file(self._paths.pid(NAME), str(self._config_path))
 
     def _write_config(self, plugins: Path) -> None:
         self._config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,33 +220,12 @@ class ConnectService:
             )
         )
 
-    def _log_config(self) -> Path:
-        path = self._paths.root / "config" / "log4j2.properties"
-        source = resources.files("consumer_patch.stack").joinpath("log4j2.properties")
-        path.write_text(source.read_text())
-        return path
-
-    def _wait_ready(self, child: subprocess.Popen[bytes], log: Path) -> None:
-        client = self.client
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if child.poll() is not None:
-                raise StackError(
-                    f"Kafka Connect exited during start-up; last lines of {log}:\n"
-                    + process.log_tail(log)
-                )
-            # The REST API answers before the worker has read its
-            # configuration topic; listing connectors succeeds only after.
-            try:
-                client.connector_names()
-                return
-            except ConnectError:
-                time.sleep(0.5)
-        raise StackError(
-            "Kafka Connect did not answer within "
-            f"{READY_TIMEOUT_SECONDS:.0f}s; last lines of {log}:\n"
-            + process.log_tail(log)
-        )
+    def _lists_connectors(self) -> bool:
+        try:
+            self.client.connector_names()
+        except ConnectError:
+            return False
+        return True
 
     def _register_archive_connector(self) -> None:
         layout = DEFAULT_ARCHIVE_LAYOUT

@@ -6,18 +6,22 @@ import asyncio
 import base64
 import logging
 import os
-import shutil
 import subprocess
-import time
 import uuid
-from importlib import resources
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumer_patch.errors import StackError
 from consumer_patch.stack import maven, process
-from consumer_patch.stack.services import ServiceStatus, StackPaths, State, free_port
+from consumer_patch.stack.services import (
+    ServiceStatus,
+    StackPaths,
+    State,
+    free_port,
+    log_config,
+    pid_status,
+)
 
 NAME = "kafka"
 MAIN_CLASS = "kafka.Kafka"
@@ -82,53 +86,37 @@ class KafkaService:
     def environment(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
 
-    def _pid(self) -> int | None:
-        return process.read_pid(self._paths.pid(NAME))
-
     def status(self) -> ServiceStatus:
-        pid = self._pid()
-        if pid is None:
-            return ServiceStatus(NAME, "stopped", None, "not started")
-        if not process.is_alive(pid, MAIN_CLASS):
-            return ServiceStatus(NAME, "dead", pid, f"pid {pid} is gone; see its log")
-        return ServiceStatus(NAME, "running", pid, self.bootstrap_servers)
+        return pid_status(NAME, self._paths, MAIN_CLASS, self.bootstrap_servers)
 
     def start(self) -> None:
         if self.status().state == "running":
             return
-        if shutil.which("java") is None:
-            raise StackError(
-                "java is not on PATH; the local Kafka broker needs Java 17+"
-            )
+        process.require_java("the local Kafka broker")
         lib = maven.resolve_jars(NAME, self._paths.lib)
         properties = self._write_config()
         self._format_storage(lib, properties)
 
-        command = [
-            "java",
-            HEAP,
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self._log_config()}",
-            "-cp",
-            f"{lib}/*",
-            MAIN_CLASS,
-            str(properties),
-        ]
+        command = process.java_command(
+            HEAP, log_config(self._paths), lib, [MAIN_CLASS, str(properties)]
+        )
         log = self._paths.log(NAME)
         child = process.spawn(command, log, dict(os.environ))
         process.write_pid(self._paths.pid(NAME), child.pid)
         try:
-            self._wait_ready(child, log)
+            process.wait_ready(
+                child,
+                log,
+                "Kafka",
+                lambda: asyncio.run(answers_metadata(self.bootstrap_servers)),
+                READY_TIMEOUT_SECONDS,
+            )
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        pid = self._pid()
-        if pid is not None:
-            process.terminate(pid, MAIN_CLASS)
-        self._paths.pid(NAME).unlink(missing_ok=True)
+        process.stop_by_pid_file(self._paths.pid(NAME), MAIN_CLASS)
 
     def _write_config(self) -> Path:
         port, controller_port = self._ports()
@@ -142,12 +130,6 @@ class KafkaService:
         )
         return path
 
-    def _log_config(self) -> Path:
-        path = self._paths.root / "config" / "log4j2.properties"
-        source = resources.files("consumer_patch.stack").joinpath("log4j2.properties")
-        path.write_text(source.read_text())
-        return path
-
     def _format_storage(self, lib: Path, properties: Path) -> None:
         if (self._data / "meta.properties").is_file():
             return
@@ -155,7 +137,7 @@ class KafkaService:
             "java",
             "-cp",
             f"{lib}/*",
-            f"-Dlog4j2.configurationFile={self._log_config()}",
+            f"-Dlog4j2.configurationFile={log_config(self._paths)}",
             STORAGE_TOOL,
             "format",
             "--standalone",
@@ -169,25 +151,6 @@ class KafkaService:
         if result.returncode != 0:
             output = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
             raise StackError(f"formatting KRaft storage failed:\n{output}")
-
-    def _wait_ready(self, child: subprocess.Popen[bytes], log: Path) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            # The child's own exit status, not /proc: right after the fork the
-            # command line is still Python's.
-            if child.poll() is not None:
-                raise StackError(
-                    f"Kafka exited during start-up; last lines of {log}:\n"
-                    + process.log_tail(log)
-                )
-            if asyncio.run(answers_metadata(self.bootstrap_servers)):
-                return
-            time.sleep(0.5)
-        raise StackError(
-            "Kafka did not answer metadata requests within "
-            f"{READY_TIMEOUT_SECONDS:.0f}s; last lines of {log}:\n"
-            + process.log_tail(log)
-        )
 
 
 async def answers_metadata(bootstrap_servers: str) -> bool:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from consumer_patch.errors import StackError
 
 STOP_TIMEOUT_SECONDS = 30.0
 LOG_TAIL_LINES = 40
@@ -100,3 +103,60 @@ def log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return f"(no log at {log_path})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_ready(
+    child: subprocess.Popen[bytes],
+    log_path: Path,
+    what: str,
+    answers: Callable[[], bool],
+    timeout_seconds: float,
+    interval_seconds: float = 0.5,
+) -> None:
+    """Poll ``answers`` until it is true.
+
+    Raises:
+        StackError: the child exited, or did not answer in time; the message
+            holds the tail of its log.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        # The child's own exit status, not /proc: right after the fork its
+        # command line is still Python's.
+        if child.poll() is not None:
+            raise StackError(
+                f"{what} exited during start-up; last lines of {log_path}:\n"
+                + log_tail(log_path)
+            )
+        if answers():
+            return
+        time.sleep(interval_seconds)
+    raise StackError(
+        f"{what} did not answer within {timeout_seconds:.0f}s; "
+        f"last lines of {log_path}:\n" + log_tail(log_path)
+    )
+
+
+def stop_by_pid_file(
+    pid_path: Path, marker: str, sig: signal.Signals = signal.SIGTERM
+) -> None:
+    """Stop the process a pid file names, if it is still ours; drop the file."""
+    pid = read_pid(pid_path)
+    if pid is not None:
+        terminate(pid, marker, sig)
+    pid_path.unlink(missing_ok=True)
+
+
+def java_command(
+    heap: str, log_config: Path | None, classpath: Path, main: Sequence[str]
+) -> list[str]:
+    """The command line of a Java service: heap, G1, log configuration, class path."""
+    command = ["java", heap, "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+    if log_config is not None:
+        command.append(f"-Dlog4j2.configurationFile={log_config}")
+    return [*command, "-cp", f"{classpath}/*", *main]
+
+
+def require_java(what: str) -> None:
+    if shutil.which("java") is None:
+        raise StackError(f"java is not on PATH; {what} needs Java 17+")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 from consumer_patch.archive.s3 import (
@@ -26,7 +23,13 @@ from consumer_patch.archive.s3 import (
 )
 from consumer_patch.errors import StackError
 from consumer_patch.stack import maven, process
-from consumer_patch.stack.services import ServiceStatus, StackPaths, State, free_port
+from consumer_patch.stack.services import (
+    ServiceStatus,
+    StackPaths,
+    State,
+    free_port,
+    pid_status,
+)
 
 NAME = "s3proxy"
 READY_TIMEOUT_SECONDS = 60.0
@@ -97,25 +100,15 @@ class S3Service:
             BUCKET_VARIABLE: location.bucket,
         }
 
-    def _pid(self) -> int | None:
-        return process.read_pid(self._paths.pid(NAME))
-
     def status(self) -> ServiceStatus:
-        pid = self._pid()
-        if pid is None:
-            return ServiceStatus(NAME, "stopped", None, "not started")
-        if not process.is_alive(pid, self._marker):
-            return ServiceStatus(NAME, "dead", pid, f"pid {pid} is gone; see its log")
-        return ServiceStatus(
-            NAME, "running", pid, f"{self.endpoint_url} bucket {DEFAULT_BUCKET}"
-        )
+        detail = f"{self.endpoint_url} bucket {DEFAULT_BUCKET}"
+        return pid_status(NAME, self._paths, self._marker, detail)
 
     def start(self) -> None:
         if self.status().state == "running":
             SimpleS3Client(self.location).create_bucket()
             return
-        if shutil.which("java") is None:
-            raise StackError("java is not on PATH; s3proxy needs Java 17+")
+        process.require_java("s3proxy")
         jar = _single_jar(maven.resolve_jars(NAME, self._paths.lib))
         self._write_config()
 
@@ -131,17 +124,17 @@ class S3Service:
         child = process.spawn(command, log, dict(os.environ))
         process.write_pid(self._paths.pid(NAME), child.pid)
         try:
-            self._wait_ready(child, log)
-            SimpleS3Client(self.location).create_bucket()
+            client = SimpleS3Client(self.location)
+            process.wait_ready(
+                child, log, "s3proxy", client.ping, READY_TIMEOUT_SECONDS, 0.3
+            )
+            client.create_bucket()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        pid = self._pid()
-        if pid is not None:
-            process.terminate(pid, self._marker)
-        self._paths.pid(NAME).unlink(missing_ok=True)
+        process.stop_by_pid_file(self._paths.pid(NAME), self._marker)
 
     def _write_config(self) -> None:
         port, secret = self._settings()
@@ -152,23 +145,6 @@ class S3Service:
             PROPERTIES.format(
                 port=port, identity=ACCESS_KEY_ID, credential=secret, data=data
             )
-        )
-
-    def _wait_ready(self, child: subprocess.Popen[bytes], log: Path) -> None:
-        client = SimpleS3Client(self.location)
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if child.poll() is not None:
-                raise StackError(
-                    f"s3proxy exited during start-up; last lines of {log}:\n"
-                    + process.log_tail(log)
-                )
-            if client.ping():
-                return
-            time.sleep(0.3)
-        raise StackError(
-            f"s3proxy did not answer within {READY_TIMEOUT_SECONDS:.0f}s; "
-            f"last lines of {log}:\n" + process.log_tail(log)
         )
 
 

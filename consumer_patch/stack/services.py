@@ -6,8 +6,11 @@ import json
 import os
 import socket
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Protocol
+
+from consumer_patch.stack import process
 
 STACK_DIR_VARIABLE = "AGENT_DLQ_STACK_DIR"
 
@@ -116,3 +119,22 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
+
+
+def pid_status(name: str, paths: StackPaths, marker: str, detail: str) -> ServiceStatus:
+    """Status of a service tracked by its pid file: stopped, dead or running."""
+    pid = process.read_pid(paths.pid(name))
+    if pid is None:
+        return ServiceStatus(name, "stopped", None, "not started")
+    if not process.is_alive(pid, marker):
+        return ServiceStatus(name, "dead", pid, f"pid {pid} is gone; see its log")
+    return ServiceStatus(name, "running", pid, detail)
+
+
+def log_config(paths: StackPaths) -> Path:
+    """The log4j2 configuration the Java services share, written under config/."""
+    path = paths.root / "config" / "log4j2.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = resources.files("consumer_patch.stack").joinpath("log4j2.properties")
+    path.write_text(source.read_text())
+    return path
