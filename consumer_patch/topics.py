@@ -56,6 +56,27 @@ def dead_letter_topic_configs(min_insync_replicas: int = 1) -> dict[str, str]:
     }
 
 
+REPLAY_LEDGER_PARTITIONS = 1
+# Longer than the dead-letter topic's 7 days, so a dead letter always expires
+# before its ledger entry does; compaction keeps one entry per key.
+REPLAY_LEDGER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+REPLAY_TRANSACTIONAL_ID_PREFIX = "agent-dlq-replay."
+
+
+def replay_ledger_name(dead_letter_topic_name: str) -> str:
+    """The default replay ledger topic of a dead-letter topic."""
+    return f"{dead_letter_topic_name}-replay-ledger"
+
+
+def replay_ledger_topic_configs(min_insync_replicas: int = 1) -> dict[str, str]:
+    """Topic-level settings of the replay ledger (what replay has sent where)."""
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(REPLAY_LEDGER_RETENTION_MS),
+        "min.insync.replicas": str(min_insync_replicas),
+    }
+
+
 def dead_letter_topic(
     name: str = "agent-actions-dlq",
     replication_factor: int = 1,

@@ -14,7 +14,14 @@ import pulumi
 import pulumi_kafka as kafka
 
 from consumer_patch.connector import DEAD_LETTER_TOPIC, connect_group_id
-from consumer_patch.topics import DLQ_PARTITIONS, dead_letter_topic_configs
+from consumer_patch.topics import (
+    DLQ_PARTITIONS,
+    REPLAY_LEDGER_PARTITIONS,
+    REPLAY_TRANSACTIONAL_ID_PREFIX,
+    dead_letter_topic_configs,
+    replay_ledger_name,
+    replay_ledger_topic_configs,
+)
 
 from .config import KafkaSettings
 
@@ -74,24 +81,28 @@ def acl_grants(
     ]
     if settings.transactional_id_prefix is not None:
         # Dead-letter write and offset commit in one transaction.
-        for operation in ("Write", "Describe"):
-            grants.append(
-                AclGrant(
-                    "consumer",
-                    consumer,
-                    operation,
-                    "TransactionalID",
-                    settings.transactional_id_prefix,
-                    pattern_type="Prefixed",
-                )
-            )
+        grants += _transactional_ids(
+            "consumer", consumer, settings.transactional_id_prefix
+        )
 
     operator = settings.operator_principal
+    ledger = replay_ledger_name(dead_letter_topic)
     grants += [
         grant("operator", operator, "Read", "Topic", dead_letter_topic),
         grant("operator", operator, "Describe", "Topic", dead_letter_topic),
         grant("operator", operator, "Read", "Group", settings.triage_group),
+        # Replay: the originals go back to the source topic, and each one is
+        # recorded in the ledger in the same transaction.
+        grant("operator", operator, "Write", "Topic", source),
+        grant("operator", operator, "Describe", "Topic", source),
+        grant("operator", operator, "Read", "Topic", ledger),
+        grant("operator", operator, "Write", "Topic", ledger),
+        grant("operator", operator, "Describe", "Topic", ledger),
+        grant(
+            "operator", operator, "IdempotentWrite", "Cluster", CLUSTER_RESOURCE_NAME
+        ),
     ]
+    grants += _transactional_ids("operator", operator, REPLAY_TRANSACTIONAL_ID_PREFIX)
 
     redrive = settings.redrive_principal
     grants += [
@@ -102,6 +113,8 @@ def acl_grants(
         grant("redrive", redrive, "Describe", "Topic", source),
         grant("redrive", redrive, "IdempotentWrite", "Cluster", CLUSTER_RESOURCE_NAME),
     ]
+    # Redriven records and the worker's progress share one transaction.
+    grants += _transactional_ids("redrive", redrive, f"{settings.redrive_group}-")
 
     connector = settings.connector_principal
     grants += [
@@ -112,6 +125,40 @@ def acl_grants(
         ),
     ]
     return grants
+
+
+def _transactional_ids(role: str, principal: str, prefix: str) -> list[AclGrant]:
+    return [
+        AclGrant(role, principal, operation, "TransactionalID", prefix, "Prefixed")
+        for operation in ("Write", "Describe")
+    ]
+
+
+class ReplayLedgerTopic(pulumi.ComponentResource):
+    """The compacted topic replay records its sends in, so a replay runs once."""
+
+    topic: kafka.Topic
+
+    def __init__(
+        self,
+        name: str,
+        settings: KafkaSettings,
+        dead_letter_topic: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("agent-dlq:kafka:ReplayLedgerTopic", name, None, opts)
+
+        ledger = replay_ledger_name(dead_letter_topic)
+        self.topic = kafka.Topic(
+            ledger,
+            name=ledger,
+            partitions=REPLAY_LEDGER_PARTITIONS,
+            replication_factor=settings.replication_factor,
+            config=replay_ledger_topic_configs(settings.min_insync_replicas),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.register_outputs({"topicName": self.topic.name})
 
 
 class DeadLetterTopic(pulumi.ComponentResource):

@@ -12,7 +12,7 @@ from .archive import DeadLetterArchive
 from .archive_connector import ArchiveConnector
 from .catalog import ArchiveCatalog
 from .config import Environment, StackConfig
-from .kafka import DeadLetterAcls, DeadLetterTopic, acl_grants
+from .kafka import DeadLetterAcls, DeadLetterTopic, ReplayLedgerTopic, acl_grants
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ def build_program(config: StackConfig) -> Program:
         protect=config.environment is Environment.PROD,
         opts=on_kafka,
     )
+    ledger = ReplayLedgerTopic(
+        "replay-ledger-topic", config.kafka, layout.topic, opts=on_kafka
+    )
     acls = None
     if config.kafka.manage_acls:
         grants = acl_grants(config.kafka, config.connector.name, layout.topic)
@@ -78,6 +81,7 @@ def build_program(config: StackConfig) -> Program:
     )
 
     pulumi.export("deadLetterTopic", topic.topic.name)
+    pulumi.export("replayLedgerTopic", ledger.topic.name)
     pulumi.export("archiveBucket", archive.archive.bucket.bucket)
     pulumi.export("archiveLocation", catalog.table.storage_descriptor.location)
     pulumi.export("athenaResultsBucket", archive.results.bucket.bucket)

@@ -54,14 +54,16 @@ from consumer_patch.operator.reader import (
 from consumer_patch.operator.selection import Selection
 from consumer_patch.republish import RepublishRecord, republish_record
 from consumer_patch.settings import Settings
-from consumer_patch.topics import TopicSpec, describe_topic_configs, ensure_topics
+from consumer_patch.topics import (
+    REPLAY_LEDGER_PARTITIONS,
+    TopicSpec,
+    describe_topic_configs,
+    ensure_topics,
+    replay_ledger_topic_configs,
+)
 
 logger = logging.getLogger(__name__)
 
-LEDGER_PARTITIONS = 1
-# Longer than the dead-letter topic's 7 days, so a dead letter always
-# expires before its ledger entry does; compaction keeps one entry per key.
-LEDGER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 # A transaction is committed after this many records or this long, and
 # always before the rate limit makes the run wait: an interruption loses at
 # most one small transaction, which the next run sends again.
@@ -277,13 +279,9 @@ async def ensure_ledger(settings: Settings) -> None:
     dlq_configs = await describe_topic_configs(options, settings.kafka_dlq_topic)
     spec = TopicSpec(
         settings.replay_ledger_topic,
-        LEDGER_PARTITIONS,
+        REPLAY_LEDGER_PARTITIONS,
         replication,
-        {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(LEDGER_RETENTION_MS),
-            "min.insync.replicas": dlq_configs.get("min.insync.replicas", "1"),
-        },
+        replay_ledger_topic_configs(int(dlq_configs.get("min.insync.replicas", "1"))),
     )
     async with kafka_errors(f"creating {settings.replay_ledger_topic}"):
         created = await ensure_topics(options, [spec])

@@ -75,7 +75,7 @@ def test_without_acl_management_no_acl_is_declared() -> None:
     deployment = deploy("dev", {"agent-dlq:manageAcls": False})
 
     assert deployment.of_type("kafka:index/acl:Acl") == []
-    assert deployment.one("kafka:index/topic:Topic")
+    assert deployment.one("kafka:index/topic:Topic", "agent-actions-dlq")
 
 
 @pytest.mark.parametrize(

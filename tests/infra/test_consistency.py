@@ -84,7 +84,7 @@ def _java_date(pattern: str, day: date) -> str:
 
 
 def test_connector_reads_the_dead_letter_topic(deployment: Deployment) -> None:
-    topic = deployment.one("kafka:index/topic:Topic")
+    topic = deployment.one("kafka:index/topic:Topic", "agent-actions-dlq")
     config = deployment.outputs["connector_config"]
 
     assert config["topics"] == topic.inputs["name"], (

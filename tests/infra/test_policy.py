@@ -150,7 +150,9 @@ def test_prod_topics_need_three_replicas_and_two_in_sync(
         assert isinstance(config, dict)
         config["min.insync.replicas"] = insync
 
-    records = _changed(prod.records, "kafka:index/topic:Topic", durability)
+    records = _changed(
+        prod.records, "kafka:index/topic:Topic", durability, "agent-actions-dlq"
+    )
     violations = check_resources(records, "prod")
 
     assert len(violations) == expected, violations
@@ -164,7 +166,8 @@ def test_one_replica_is_allowed_outside_prod() -> None:
     assert check_resources(dev.records, "dev") == []
     assert check_resources(dev.records, "staging") == []
     assert _rules(check_resources(dev.records, "prod")) == {
-        ("prod-replication", "agent-actions-dlq")
+        ("prod-replication", "agent-actions-dlq"),
+        ("prod-replication", "agent-actions-dlq-replay-ledger"),
     }
 
 

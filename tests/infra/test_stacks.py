@@ -37,6 +37,7 @@ DYNAMIC = "pulumi-python:dynamic:Resource"
 # The design's facts, written out rather than imported from the program.
 DLQ = "agent-actions-dlq"
 SOURCE = "agent-actions"
+LEDGER = "agent-actions-dlq-replay-ledger"
 PARTITIONS = 3
 RETENTION_MS = "604800000"
 MAX_MESSAGE_BYTES = "8388608"
@@ -52,7 +53,7 @@ SECRET_MARKER = "4dabf18193072939515e22adb298388d"
 def test_dead_letter_topic_has_three_partitions_and_seven_day_retention(
     deployment: Deployment,
 ) -> None:
-    topic = deployment.one(TOPIC)
+    topic = deployment.one(TOPIC, DLQ)
     inputs = topic.inputs
 
     assert inputs["name"] == DLQ, f"{deployment.stack}: topic {topic.name} name"
@@ -74,7 +75,7 @@ def test_dead_letter_topic_has_three_partitions_and_seven_day_retention(
 def test_dead_letter_topic_replication_matches_environment(
     deployment: Deployment,
 ) -> None:
-    topic = deployment.one(TOPIC)
+    topic = deployment.one(TOPIC, DLQ)
     factor, insync = REPLICATION[deployment.stack]
 
     assert topic.inputs["replicationFactor"] == factor, (
@@ -83,6 +84,28 @@ def test_dead_letter_topic_replication_matches_environment(
     )
     assert topic.inputs["config"]["min.insync.replicas"] == insync, (
         f"{deployment.stack}: topic {topic.name} min.insync.replicas"
+    )
+
+
+def test_replay_ledger_topic_is_compacted_and_as_durable_as_the_dlq(
+    deployment: Deployment,
+) -> None:
+    topic = deployment.one(TOPIC, LEDGER)
+    inputs = topic.inputs
+    factor, insync = REPLICATION[deployment.stack]
+
+    assert inputs["partitions"] == 1, f"{deployment.stack}: {topic.name} partitions"
+    assert inputs["config"]["cleanup.policy"] == "compact,delete", (
+        f"{deployment.stack}: {topic.name} cleanup.policy"
+    )
+    assert inputs["config"]["retention.ms"] == str(30 * 24 * 60 * 60 * 1000), (
+        f"{deployment.stack}: {topic.name} retention.ms"
+    )
+    assert inputs["replicationFactor"] == factor, (
+        f"{deployment.stack}: {topic.name} replication factor"
+    )
+    assert inputs["config"]["min.insync.replicas"] == insync, (
+        f"{deployment.stack}: {topic.name} min.insync.replicas"
     )
 
 
@@ -101,12 +124,22 @@ def _expected_acls(stack: str) -> set[tuple[str, str, str, str, str]]:
         (operator, "Read", "Topic", DLQ, literal),
         (operator, "Describe", "Topic", DLQ, literal),
         (operator, "Read", "Group", "agent-dlq-triage", literal),
+        (operator, "Write", "Topic", SOURCE, literal),
+        (operator, "Describe", "Topic", SOURCE, literal),
+        (operator, "Read", "Topic", LEDGER, literal),
+        (operator, "Write", "Topic", LEDGER, literal),
+        (operator, "Describe", "Topic", LEDGER, literal),
+        (operator, "IdempotentWrite", "Cluster", "kafka-cluster", literal),
+        (operator, "Write", "TransactionalID", "agent-dlq-replay.", "Prefixed"),
+        (operator, "Describe", "TransactionalID", "agent-dlq-replay.", "Prefixed"),
         (redrive, "Read", "Topic", DLQ, literal),
         (redrive, "Describe", "Topic", DLQ, literal),
         (redrive, "Read", "Group", "agent-dlq-redrive", literal),
         (redrive, "Write", "Topic", SOURCE, literal),
         (redrive, "Describe", "Topic", SOURCE, literal),
         (redrive, "IdempotentWrite", "Cluster", "kafka-cluster", literal),
+        (redrive, "Write", "TransactionalID", "agent-dlq-redrive-", "Prefixed"),
+        (redrive, "Describe", "TransactionalID", "agent-dlq-redrive-", "Prefixed"),
         (connector, "Read", "Topic", DLQ, literal),
         (connector, "Describe", "Topic", DLQ, literal),
         (connector, "Read", "Group", "connect-agent-actions-dlq-s3-sink", literal),

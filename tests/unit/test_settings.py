@@ -110,3 +110,15 @@ def test_dsn_is_never_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
     assert "secret" not in str(caught.value)
+
+
+def test_replay_names_match_what_the_infrastructure_declares() -> None:
+    from consumer_patch.topics import REPLAY_TRANSACTIONAL_ID_PREFIX, replay_ledger_name
+
+    settings = load_settings()
+
+    assert settings.replay_ledger_topic == replay_ledger_name(settings.kafka_dlq_topic)
+    assert settings.replay_transactional_id.startswith(REPLAY_TRANSACTIONAL_ID_PREFIX)
+    assert settings.redrive_transactional_id.startswith(
+        f"{settings.kafka_redrive_group_id}-"
+    )
