@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from consumer_patch.errors import EnvelopeError
 from consumer_patch.records import Headers, SourceRecord, correlation_id_of
-from consumer_patch.schemas import ENVELOPE_SCHEMA, first_error
+from consumer_patch.schemas import ENVELOPE_SCHEMA, check
 
 SCHEMA_VERSION = 1
 MAX_ERROR_MESSAGE_CHARS = 8_192
@@ -174,7 +174,7 @@ def build_envelope(
     }
     _fit_error_text(envelope, message, trace, max_bytes)
 
-    problem = first_error(ENVELOPE_SCHEMA, envelope)
+    problem = check(ENVELOPE_SCHEMA, envelope)
     if problem is not None:
         raise EnvelopeError(f"envelope for {_name(record)} is invalid: {problem}")
     return envelope

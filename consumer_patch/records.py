@@ -15,7 +15,7 @@ from consumer_patch.errors import (
     NullValueError,
     ValidationError,
 )
-from consumer_patch.schemas import AGENT_ACTION_SCHEMA, first_error
+from consumer_patch.schemas import AGENT_ACTION_SCHEMA, check
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -83,7 +83,7 @@ def decode_action(record: SourceRecord) -> ActionRecord:
             f"column {error.colno}"
         ) from None
 
-    problem = first_error(AGENT_ACTION_SCHEMA, action)
+    problem = check(AGENT_ACTION_SCHEMA, action)
     if problem is not None:
         raise ValidationError(f"not a valid agent action: {problem}")
     return ActionRecord(record, action, _parse_timestamp(action["timestamp"]))

@@ -15,7 +15,7 @@ from typing import Any
 from consumer_patch import headers
 from consumer_patch.envelope import decode_bytes, decode_headers
 from consumer_patch.errors import EnvelopeError
-from consumer_patch.schemas import ENVELOPE_SCHEMA, first_error
+from consumer_patch.schemas import ENVELOPE_SCHEMA, check
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def parse_envelope(value: bytes | None, position: DeadLetterPosition) -> dict[st
         envelope: dict[str, Any] = json.loads(value)
     except ValueError as error:
         raise EnvelopeError(f"dead letter {position} is not JSON: {error}") from None
-    problem = first_error(ENVELOPE_SCHEMA, envelope)
+    problem = check(ENVELOPE_SCHEMA, envelope)
     if problem is not None:
         raise EnvelopeError(
             f"dead letter {position} is not a valid envelope: {problem}"

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from consumer_patch.schemas import (
     AGENT_ACTION_SCHEMA,
     ENVELOPE_SCHEMA,
+    check,
     schema_dir,
     validator,
 )
@@ -52,3 +55,56 @@ def test_every_schema_has_valid_and_invalid_examples() -> None:
     for folder in SCHEMAS:
         for verdict in ("valid", "invalid"):
             assert list((schema_dir() / "examples" / folder / verdict).glob("*.json"))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+timestamps = st.sampled_from(
+    [
+        "2026-12-03T10:15:30Z",
+        "2026-12-03T10:15:30.123+01:00",
+        "2026-12-03t10:15:30z",
+        "2026-12-03 10:15:30Z",
+        "2026-12-03T10:15:30",
+        "2026-13-03T10:15:30Z",
+        "2026-12-03T25:15:30Z",
+        "yesterday",
+        "",
+    ]
+)
+actions = st.fixed_dictionaries(
+    {},
+    optional={
+        "correlation_id": st.text(max_size=3) | json_values,
+        "agent_name": st.text(max_size=3) | json_values,
+        "action_type": st.text(max_size=3),
+        "action_name": st.text(max_size=3),
+        "action_details": json_values,
+        "debug_mode": st.booleans() | json_values,
+        "duration_ms": st.integers(min_value=-5, max_value=2**64) | json_values,
+        "timestamp": timestamps | json_values,
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(instance=actions | json_values)
+def test_fast_and_reference_validators_agree_on_agent_actions(instance: object) -> None:
+    fast_says_valid = check(AGENT_ACTION_SCHEMA, instance) is None
+
+    assert fast_says_valid == validator(AGENT_ACTION_SCHEMA).is_valid(instance)
+
+
+@pytest.mark.parametrize(("schema", "path"), _examples("valid") + _examples("invalid"))
+def test_fast_and_reference_validators_agree_on_every_example(
+    schema: str, path: Path
+) -> None:
+    instance = json.loads(path.read_text())
+
+    assert (check(schema, instance) is None) == validator(schema).is_valid(instance)
