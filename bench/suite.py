@@ -39,6 +39,9 @@ from consumer_patch.topics import source_topic as source_topic_spec
 DRAIN_TIMEOUT_SECONDS = 300.0
 CONNECTOR_GONE_TIMEOUT_SECONDS = 30.0
 METADATA_ATTEMPTS = 100
+# Enough batches for a steady rate; small batch sizes read fewer records, or
+# batch size 10 alone would take as long as the rest of the sweep.
+SWEEP_BATCHES = 400
 OUR_TABLE = "agent_actions"
 
 OURS = "our consumer, DLQ on"
@@ -144,7 +147,7 @@ PROFILES = {
         rounds=5,
         sweep_rounds=3,
         clean_records=40_000,
-        all_poison_records=4_000,
+        all_poison_records=10_000,
         postgres_records=20_000,
         sweep_records=20_000,
     ),
@@ -350,7 +353,9 @@ class Suite:
 
     @staticmethod
     def check_count(result: WorkerResult, expected: int, side: str) -> None:
-        if result.records != expected:
+        # A raw loop may overshoot by part of a fetch when it reads only the
+        # first records of a topic; the rate counts what it read.
+        if result.records < expected:
             raise BenchError(f"{side}: {result.records} records, not {expected}")
 
     # -- the comparisons -------------------------------------------------
@@ -593,15 +598,18 @@ class Suite:
         for size in profile.sweep_batch_sizes:
             ours = f"sweep: ours, batch {size}"
             raw = f"sweep: raw, batch {size}"
+            records = min(n, size * SWEEP_BATCHES)
             sides[ours] = self.worker_side(
                 ours,
-                functools.partial(self.ours_spec, "sweep-clean", n, batch_size=size),
+                functools.partial(
+                    self.ours_spec, "sweep-clean", records, batch_size=size
+                ),
                 sweep="batch_size",
                 consumer="ours",
             )
             sides[raw] = self.worker_side(
                 raw,
-                functools.partial(self.raw_spec, "sweep-clean", n, size),
+                functools.partial(self.raw_spec, "sweep-clean", records, size),
                 sweep="batch_size",
                 consumer="raw",
             )
