@@ -50,6 +50,7 @@ def test_harness_measures_every_comparison_with_tiny_sizes(
     measured = {comparison["key"] for comparison in results["comparisons"]}
     assert measured == {
         "consumer_vs_raw",
+        "consumer_vs_raw_json",
         "dlq_on_vs_off",
         "poison_vs_clean",
         "dead_letter_vs_producer",
