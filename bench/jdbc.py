@@ -23,7 +23,8 @@ from consumer_patch.stack import maven
 from consumer_patch.stack.services import StackPaths
 
 # The project's Connect worker loads every folder under this one (its
-# plugin.path); see consumer_patch.stack.connect.
+# plugin.path). Known limitation: ConnectService does not expose the folder,
+# so its name is repeated here and must follow consumer_patch.stack.connect.
 PLUGIN_ROOT = "connect-plugins"
 JDBC_PLUGIN = "bench-jdbc-sink"
 STRUCT_PLUGIN = "bench-agent-action-struct"
