@@ -14,7 +14,8 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The bench extra too: the test suite runs the benchmark harness (plot included).
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
 
 install: $(STAMP) system-tools
@@ -26,11 +27,11 @@ demo: install
 	$(BIN)/agent-dlq demo
 
 lint: install
-	$(BIN)/ruff check consumer_patch tests infra
-	$(BIN)/ruff format --check consumer_patch tests infra
+	$(BIN)/ruff check consumer_patch tests infra bench
+	$(BIN)/ruff format --check consumer_patch tests infra bench
 
 typecheck: install
-	$(BIN)/mypy --strict consumer_patch
+	$(BIN)/mypy --strict consumer_patch bench
 
 pytest: install
 	$(BIN)/pytest
@@ -38,7 +39,6 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 stack-up: install
