@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ BatchHandler = Callable[[Sequence[ActionRecord]], Awaitable[None]]
 HealthProbe = Callable[[], Awaitable[bool]]
 
 POLL_SLICE_SECONDS = 0.5
+LOGGED_POSITIONS = 5
 PUBLISH_COMPONENT = "dead_letter_publish"
 DEPENDENCY_COMPONENT = "dependency"
 COMMIT_COMPONENT = "offset_commit"
@@ -350,22 +352,34 @@ class DeadLetterConsumer:
                     await self._publisher.restart()
         self.health.clear(PUBLISH_COMPONENT)
 
-        for item in dead:
-            self.metrics.dead_letters.labels(
-                item.record.topic, item.failure.error_type, item.failure.category
-            ).inc()
-            logger.warning(
-                "dead-lettered %s-%s@%s error_type=%s category=%s",
-                item.record.topic,
-                item.record.partition,
-                item.record.offset,
-                item.failure.error_type,
-                item.failure.category,
-            )
+        if dead:
+            self._count_dead_letters(dead)
         if committed:
             self.metrics.last_commit.set_to_current_time()
         else:
             await self._commit(offsets)
+
+    def _count_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
+        kinds = Counter(
+            (item.record.topic, item.failure.error_type, item.failure.category)
+            for item in dead
+        )
+        for (topic, error_type, category), count in kinds.items():
+            self.metrics.dead_letters.labels(topic, error_type, category).inc(count)
+        # One line per batch: a stream of poison must not become a stream of
+        # log lines. `agent-dlq list` finds every position.
+        shown = ", ".join(
+            f"{item.record.topic}-{item.record.partition}@{item.record.offset}"
+            f" {item.failure.error_type}"
+            for item in dead[:LOGGED_POSITIONS]
+        )
+        more = len(dead) - LOGGED_POSITIONS
+        logger.warning(
+            "dead-lettered %d record(s): %s%s",
+            len(dead),
+            shown,
+            f" and {more} more" if more > 0 else "",
+        )
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         consumer = self._require_consumer()
@@ -436,8 +450,9 @@ class DeadLetterConsumer:
 
 
 def _next_offsets(batch: Sequence[SourceRecord]) -> dict[TopicPartition, int]:
-    offsets: dict[TopicPartition, int] = {}
+    highest: dict[tuple[str, int], int] = {}
     for record in batch:
-        partition = TopicPartition(record.topic, record.partition)
-        offsets[partition] = max(offsets.get(partition, 0), record.offset + 1)
-    return offsets
+        key = (record.topic, record.partition)
+        if record.offset >= highest.get(key, -1):
+            highest[key] = record.offset
+    return {TopicPartition(*key): offset + 1 for key, offset in highest.items()}

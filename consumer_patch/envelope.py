@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from consumer_patch.errors import EnvelopeError
+from consumer_patch.errors import EnvelopeError, RecordError
 from consumer_patch.records import Headers, SourceRecord, correlation_id_of
 from consumer_patch.schemas import ENVELOPE_SCHEMA, check
 
@@ -129,7 +129,28 @@ def build_envelope(
     max_bytes: int | None = None,
     failed_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Build and validate the envelope for ``record``.
+    """Build and validate the envelope for ``record`` (see ``build_dead_letter``)."""
+    envelope, _serialized = build_dead_letter(
+        record,
+        failure,
+        consumer_group=consumer_group,
+        prior_attempts=prior_attempts,
+        max_bytes=max_bytes,
+        failed_at=failed_at,
+    )
+    return envelope
+
+
+def build_dead_letter(
+    record: SourceRecord,
+    failure: Failure,
+    *,
+    consumer_group: str,
+    prior_attempts: int,
+    max_bytes: int | None = None,
+    failed_at: datetime | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """Build and validate the envelope for ``record``; return it and its bytes.
 
     Args:
         prior_attempts: attempts made before this delivery (the source
@@ -172,12 +193,12 @@ def build_envelope(
         "failed_at": _rfc3339(failed_at or datetime.now(UTC)),
         "consumer_group": consumer_group,
     }
-    _fit_error_text(envelope, message, trace, max_bytes)
+    serialized = _fit_error_text(envelope, message, trace, max_bytes)
 
     problem = check(ENVELOPE_SCHEMA, envelope)
     if problem is not None:
         raise EnvelopeError(f"envelope for {_name(record)} is invalid: {problem}")
-    return envelope
+    return envelope, serialized
 
 
 def serialize(envelope: dict[str, Any]) -> bytes:
@@ -201,7 +222,7 @@ def decode_headers(envelope: dict[str, Any]) -> list[tuple[str, bytes | None]]:
 
 def _fit_error_text(
     envelope: dict[str, Any], message: str, trace: str, max_bytes: int | None
-) -> None:
+) -> bytes:
     limits = [
         (MAX_ERROR_MESSAGE_CHARS, MAX_TRACEBACK_CHARS),
         (1_024, 2_048),
@@ -215,11 +236,12 @@ def _fit_error_text(
         cut_trace, trace_truncated = truncate(trace, trace_limit)
         envelope["error_traceback"] = cut_trace if trace else None
         envelope["error_traceback_truncated"] = trace_truncated
-        if max_bytes is None or len(serialize(envelope)) <= max_bytes:
-            return
+        serialized = serialize(envelope)
+        if max_bytes is None or len(serialized) <= max_bytes:
+            return serialized
     raise EnvelopeError(
         f"envelope of {envelope['original_topic']}-{envelope['original_partition']}"
-        f"@{envelope['original_offset']} is {len(serialize(envelope))} bytes, over the "
+        f"@{envelope['original_offset']} is {len(serialized)} bytes, over the "
         f"{max_bytes}-byte limit even without error text; raise "
         "KAFKA_DLQ_MAX_MESSAGE_BYTES and the topic's max.message.bytes"
     )
@@ -231,7 +253,10 @@ def _message_of(error: BaseException) -> str:
 
 
 def _traceback_of(error: BaseException) -> str:
-    if error.__traceback__ is None:
+    # A record that cannot be decoded fails in this package's own decoder,
+    # always in the same frames; its message says all, so it gets no
+    # traceback (formatting one is most of the cost of a dead letter).
+    if error.__traceback__ is None or isinstance(error, RecordError):
         return ""
     return "".join(traceback.format_exception(error))
 

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from consumer_patch import headers
-from consumer_patch.envelope import Failure, build_envelope, serialize
+from consumer_patch.envelope import Failure, build_dead_letter
 from consumer_patch.errors import DeadLetterPublishError, EnvelopeError
 from consumer_patch.records import SourceRecord
 from consumer_patch.settings import Settings
@@ -89,7 +89,9 @@ class DeadLetterPublisher:
             "enable_idempotence": True,
             "max_request_size": self._settings.kafka_dlq_max_message_bytes,
             "request_timeout_ms": REQUEST_TIMEOUT_MS,
-            "linger_ms": 5,
+            # Every dead letter of a batch is queued before the first await,
+            # so lingering would only delay the acknowledgement.
+            "linger_ms": 0,
         }
         if self.transactional:
             options["transactional_id"] = self._settings.transactional_id
@@ -117,7 +119,7 @@ class DeadLetterPublisher:
     def prepare(self, dead_letter: DeadLetter) -> OutgoingRecord:
         """Build the outgoing record: original key, original and our headers."""
         record = dead_letter.record
-        envelope = build_envelope(
+        envelope, serialized = build_dead_letter(
             record,
             dead_letter.failure,
             consumer_group=self._settings.kafka_group_id,
@@ -139,7 +141,7 @@ class DeadLetterPublisher:
             (headers.DEAD_LETTER_ID, envelope["dead_letter_id"]),
         ]
         encoded = [(name, value.encode("utf-8")) for name, value in ours]
-        return OutgoingRecord(record.key, serialize(envelope), kept + encoded, envelope)
+        return OutgoingRecord(record.key, serialized, kept + encoded, envelope)
 
     async def publish(
         self,
