@@ -20,12 +20,9 @@ from pathlib import Path
 
 from consumer_patch.errors import StackError
 from consumer_patch.stack import maven
+from consumer_patch.stack.connect import plugins_root
 from consumer_patch.stack.services import StackPaths
 
-# The project's Connect worker loads every folder under this one (its
-# plugin.path). Known limitation: ConnectService does not expose the folder,
-# so its name is repeated here and must follow consumer_patch.stack.connect.
-PLUGIN_ROOT = "connect-plugins"
 JDBC_PLUGIN = "bench-jdbc-sink"
 STRUCT_PLUGIN = "bench-agent-action-struct"
 STRUCT_JAR = "agent-action-struct.jar"
@@ -33,10 +30,6 @@ JDBC_CONNECTOR_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 STRUCT_TRANSFORM_CLASS = "agentdlq.bench.AgentActionStruct"
 JAVA_RELEASE = "17"
 HERE = Path(__file__).resolve().parent
-
-
-def plugins_root(paths: StackPaths) -> Path:
-    return paths.lib / PLUGIN_ROOT
 
 
 def install_plugins(paths: StackPaths) -> None:

@@ -120,6 +120,11 @@ def local_connector_config(
     )
 
 
+def plugins_root(paths: StackPaths) -> Path:
+    """The worker's ``plugin.path``: every folder below it is one plugin."""
+    return paths.lib / "connect-plugins"
+
+
 class ConnectService:
     name = NAME
 
@@ -178,7 +183,7 @@ class ConnectService:
             return
         process.require_java("Kafka Connect")
         lib = maven.resolve_jars(NAME, self._paths.lib)
-        plugins = self._paths.lib / "connect-plugins"
+        plugins = plugins_root(self._paths)
         build_plugin(plugins, lib)
         self._write_config(plugins)
 
