@@ -6,7 +6,11 @@ import asyncio
 import logging
 import signal
 
+import asyncpg
+from aiokafka.errors import KafkaError
+
 from consumer_patch.consumer import DeadLetterConsumer
+from consumer_patch.envelope import scrub_secrets
 from consumer_patch.errors import SettingsError
 from consumer_patch.metrics import serve
 from consumer_patch.settings import Settings
@@ -25,9 +29,22 @@ async def run_consumer(settings: Settings, ready: asyncio.Event | None = None) -
         SettingsError: a topic is missing or POSTGRES_DSN is not set.
         UnhandledRecordError: a record failed while dead-lettering is off.
     """
-    await _check_topics(settings)
-    writer = PostgresWriter(settings.require_postgres_dsn())
-    await writer.start()
+    dsn = settings.require_postgres_dsn()  # before any connection is tried
+    try:
+        await _check_topics(settings)
+    except KafkaError as error:
+        raise SettingsError(
+            f"KAFKA_BOOTSTRAP_SERVERS: cannot reach Kafka at "
+            f"{settings.kafka_bootstrap_servers}: {type(error).__name__}: {error}"
+        ) from error
+    writer = PostgresWriter(dsn)
+    try:
+        await writer.start()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise SettingsError(
+            "POSTGRES_DSN: cannot connect to PostgreSQL: "
+            f"{type(error).__name__}: {scrub_secrets(str(error))}"
+        ) from error
     consumer = DeadLetterConsumer(settings, writer, probe=writer.is_available)
     server = await serve(
         consumer.metrics, consumer.health, settings.metrics_host, settings.metrics_port

@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from aiokafka.errors import KafkaError
+
 from consumer_patch.cli import (
     ack_command,
     archive_command,
@@ -72,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = arguments.handler(arguments)
     except AgentDLQError as error:
         print(f"agent-dlq: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KafkaError as error:
+        # Commands name their own failures; this is the last resort for a
+        # broker that went away mid-command, so no traceback reaches people.
+        print(
+            f"agent-dlq: error: Kafka: {type(error).__name__}: {error}", file=sys.stderr
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

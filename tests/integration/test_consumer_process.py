@@ -198,3 +198,27 @@ async def test_sigkill_at_random_moments_loses_nothing(
 def _is_valid(item: Outgoing) -> bool:
     assert item.value is not None
     return item.value.startswith(b"{") and b"ok-" in item.value
+
+
+async def test_unreachable_postgres_names_the_setting_without_the_password(
+    services: Services, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    settings = await pipeline_settings(services, unique)
+    environment = _environment(
+        settings, POSTGRES_DSN="postgresql://app:s3cr3t@127.0.0.1:1/agents"
+    )
+
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "consumer_patch.cli.main", "consume"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "POSTGRES_DSN: cannot connect to PostgreSQL" in result.stderr
+    assert "s3cr3t" not in result.stderr
+    assert "Traceback" not in result.stderr
