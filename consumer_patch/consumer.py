@@ -129,8 +129,8 @@ class DeadLetterConsumer:
             heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 3),
             max_poll_records=settings.kafka_batch_size,
         )
-        await consumer.start()
         try:
+            await consumer.start()
             if settings.kafka_dlq_enabled:
                 await self._publisher.start()
         except BaseException:

@@ -126,11 +126,12 @@ class RedriveWorker:
             transactional_id=self.settings.redrive_transactional_id,
             max_request_size=self.settings.kafka_dlq_max_message_bytes,
         )
-        await consumer.start()
         try:
+            await consumer.start()
             await producer.start()
         except BaseException:
             await consumer.stop()
+            await producer.stop()
             raise
         self._consumer, self._producer = consumer, producer
 
