@@ -35,15 +35,19 @@ def dev_with_bundled_connector() -> Deployment:
     return deploy("dev", {"agent-dlq:connectorFlavor": "bundled"})
 
 
-async def test_declared_dead_letter_topic_reads_back_identical(
+@pytest.mark.parametrize(
+    "declared_name", ["agent-actions-dlq", "agent-actions-dlq-replay-ledger"]
+)
+async def test_declared_topic_reads_back_identical(
     services: Services,
     unique: Callable[[str], str],
     dev_with_bundled_connector: Deployment,
+    declared_name: str,
 ) -> None:
-    (declared,) = dev_with_bundled_connector.of_type(TOPIC)
+    declared = dev_with_bundled_connector.one(TOPIC, declared_name)
     inputs = declared.inputs
     # Same settings under a name of this test's own.
-    name = unique("declared-dlq")
+    name = unique("declared")
     spec = TopicSpec(
         name,
         int(inputs["partitions"]),
