@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from consumer_patch.errors import StackError
-from consumer_patch.stack.services import StackPaths, State, free_port, port_is_open
+from consumer_patch.stack.services import StackPaths, State, port_is_open
 from consumer_patch.storage import apply_schema
 
 NAME = "bench-postgres"
@@ -65,12 +65,7 @@ class TcpPostgres:
 
     @property
     def port(self) -> int:
-        port = self._state.section(NAME).get("port")
-        if isinstance(port, int):
-            return port
-        port = free_port()
-        self._state.save_section(NAME, {"port": port})
-        return port
+        return self._state.stable_port(NAME)
 
     @property
     def dsn(self) -> str:

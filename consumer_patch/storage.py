@@ -67,12 +67,20 @@ class PostgresWriter:
         self._pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(
+        """Open the pool and check the server answers (fail fast at start-up)."""
+        pool = await asyncpg.create_pool(
             self._dsn,
             min_size=0,
             max_size=self._pool_size,
             timeout=CONNECT_TIMEOUT_SECONDS,
         )
+        try:
+            async with pool.acquire() as connection:
+                await connection.fetchval("SELECT 1")
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
 
     async def close(self) -> None:
         if self._pool is not None:

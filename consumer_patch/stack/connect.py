@@ -43,7 +43,6 @@ from consumer_patch.stack.services import (
     ServiceStatus,
     StackPaths,
     State,
-    free_port,
     log_config,
     pid_status,
 )
@@ -145,12 +144,7 @@ class ConnectService:
         return self._paths.root / "config" / "connect-worker.properties"
 
     def _port(self) -> int:
-        port = self._state.section(NAME).get("port")
-        if isinstance(port, int):
-            return port
-        port = free_port()
-        self._state.save_section(NAME, {"port": port})
-        return port
+        return self._state.stable_port(NAME)
 
     @property
     def url(self) -> str:

@@ -100,6 +100,15 @@ class State:
     def section(self, name: str) -> dict[str, object]:
         return self.load().get(name, {})
 
+    def stable_port(self, name: str) -> int:
+        """The section's port: chosen free once, then the same on every start."""
+        port = self.section(name).get("port")
+        if isinstance(port, int):
+            return port
+        port = free_port()
+        self.save_section(name, {**self.section(name), "port": port})
+        return port
+
     def save_section(self, name: str, values: dict[str, object]) -> None:
         data = self.load()
         data[name] = values
