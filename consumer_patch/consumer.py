@@ -50,6 +50,7 @@ from consumer_patch.metrics import ConsumerMetrics, Health
 from consumer_patch.publisher import DeadLetter, DeadLetterPublisher, prior_attempts_of
 from consumer_patch.records import ActionRecord, SourceRecord, decode_action
 from consumer_patch.retry import Backoff, ErrorClassifier
+from consumer_patch.schemas import prepare_validators
 from consumer_patch.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class DeadLetterConsumer:
             heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 3),
             max_poll_records=settings.kafka_batch_size,
         )
+        prepare_validators()
         try:
             await consumer.start()
             if settings.kafka_dlq_enabled:

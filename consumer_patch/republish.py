@@ -50,12 +50,21 @@ def parse_envelope(value: bytes | None, position: DeadLetterPosition) -> dict[st
         envelope: dict[str, Any] = json.loads(value)
     except ValueError as error:
         raise EnvelopeError(f"dead letter {position} is not JSON: {error}") from None
+    check_envelope(envelope, position)
+    return envelope
+
+
+def check_envelope(envelope: object, position: DeadLetterPosition) -> None:
+    """Validate an already parsed envelope against the envelope schema.
+
+    Raises:
+        EnvelopeError: it is not a valid envelope (names the position).
+    """
     problem = check(ENVELOPE_SCHEMA, envelope)
     if problem is not None:
         raise EnvelopeError(
             f"dead letter {position} is not a valid envelope: {problem}"
         )
-    return envelope
 
 
 def republish_record(

@@ -11,6 +11,7 @@ Note:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -29,7 +30,11 @@ from consumer_patch.errors import EnvelopeError
 from consumer_patch.operator.errors import OperatorError
 from consumer_patch.operator.pacing import Progress
 from consumer_patch.operator.selection import Position, Selection, failed_at_of
-from consumer_patch.republish import DeadLetterPosition, parse_envelope
+from consumer_patch.republish import (
+    DeadLetterPosition,
+    check_envelope,
+    parse_envelope,
+)
 from consumer_patch.settings import Settings
 from consumer_patch.topics import partitions_of
 
@@ -448,7 +453,19 @@ def as_dead_letter(
 
 
 def validated(letter: DeadLetterRecord) -> DeadLetterRecord:
-    """The same dead letter, validated against the envelope schema."""
+    """The same dead letter, validated against the envelope schema.
+
+    The envelope the scan parsed is validated as it is (parsing it again
+    cost as much as the scan); only one the scan refused is parsed again,
+    for the strict parser's more precise reason.
+    """
+    if letter.envelope is not None:
+        position = DeadLetterPosition(letter.topic, letter.partition, letter.offset)
+        try:
+            check_envelope(letter.envelope, position)
+        except EnvelopeError as error:
+            return dataclasses.replace(letter, envelope=None, problem=str(error))
+        return letter
     raw = RawRecord(
         letter.partition,
         letter.offset,

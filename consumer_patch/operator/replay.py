@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 # A transaction is committed after this many records or this long, and
 # always before the rate limit makes the run wait: an interruption loses at
 # most one small transaction, which the next run sends again.
-MAX_RECORDS_PER_TRANSACTION = 200
+MAX_RECORDS_PER_TRANSACTION = 1000
 MAX_TRANSACTION_SECONDS = 1.0
 DEFAULT_RATE_PER_SECOND = 100.0
 
