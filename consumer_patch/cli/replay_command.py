@@ -120,11 +120,11 @@ async def _replay(
 
 def _print(report: ReplayReport) -> None:
     state = "would send" if report.dry_run else "sent"
-    if report.pending:
-        table([item.as_row(state) for item in report.pending], ROW_COLUMNS)
+    if report.rows:
+        table([row.as_row(state) for row in report.rows], ROW_COLUMNS)
         print()
     verb = "would send" if report.dry_run else "sent"
-    count = len(report.pending) if report.dry_run else report.sent
+    count = len(report.rows) if report.dry_run else report.sent
     targets = ", ".join(f"{topic}: {n}" for topic, n in sorted(report.targets.items()))
     print(
         f"selected {report.selected}; {verb} {count}"

@@ -356,19 +356,31 @@ class DeadLetterReader(TopicReader):
         Records that are not valid envelopes match no filter but the position
         ones; they are included only when the selection has no other filter.
         """
-        # Known limitation: the whole selection is held in memory (list sorts
-        # it, replay checks every target before sending); a selection of
-        # millions of large dead letters needs narrower filters.
+        # The whole selection is held in memory (list sorts it); replay
+        # streams it with ``matching`` instead.
         starts, ends = await self.plan(selection)
-        progress = _progress_for(progress_label, starts, ends)
-        chosen = [
+        return [
             letter
-            async for letter in self.dead_letters(starts, ends, progress)
-            if matches(selection, letter)
+            async for letter in self.matching(selection, starts, ends, progress_label)
         ]
-        if progress is not None:
-            progress.close()
-        return chosen
+
+    async def matching(
+        self,
+        selection: Selection,
+        starts: Mapping[int, int],
+        ends: Mapping[int, int],
+        progress_label: str | None = None,
+    ) -> AsyncIterator[DeadLetterRecord]:
+        """The dead letters between ``starts`` and ``ends`` (from ``plan``)
+        that match ``selection``, one at a time, in order per partition."""
+        progress = _progress_for(progress_label, starts, ends)
+        try:
+            async for letter in self.dead_letters(starts, ends, progress):
+                if matches(selection, letter):
+                    yield letter
+        finally:
+            if progress is not None:
+                progress.close()
 
     async def one(self, position: Position) -> DeadLetterRecord:
         """The dead letter at ``position``.

@@ -33,7 +33,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,30 +72,54 @@ MAX_TRANSACTION_SECONDS = 1.0
 DEFAULT_RATE_PER_SECOND = 100.0
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayRow:
+    """What the report shows of one dead letter sent (or that would be)."""
+
+    position: str
+    target: str
+    error_type: str
+    correlation_id: str | None
+    original: str
+    retry_count: int
+
+    @classmethod
+    def of(
+        cls, letter: DeadLetterRecord, envelope: dict[str, Any], target: str
+    ) -> ReplayRow:
+        return cls(
+            position=str(letter.position),
+            target=target,
+            error_type=str(envelope["error_type"]),
+            correlation_id=envelope["correlation_id"],
+            original=(
+                f"{envelope['original_topic']}-{envelope['original_partition']}@"
+                f"{envelope['original_offset']}"
+            ),
+            retry_count=int(envelope["retry_count"]),
+        )
+
+    def as_row(self, state: str) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "target": self.target,
+            "error_type": self.error_type,
+            "correlation_id": self.correlation_id,
+            "original": self.original,
+            "retry_count": self.retry_count,
+            "state": state,
+        }
+
+
 @dataclass(frozen=True)
 class ReplayItem:
-    """A selected dead letter; ``record`` is built once it is validated."""
+    """A selected dead letter, validated, with the record to send."""
 
     letter: DeadLetterRecord
     target: str
     ledger_key: str
-    record: RepublishRecord | None = None
-
-    def as_row(self, state: str) -> dict[str, Any]:
-        envelope = self.letter.envelope or {}
-        return {
-            "position": str(self.letter.position),
-            "target": self.target,
-            "error_type": envelope.get("error_type"),
-            "correlation_id": envelope.get("correlation_id"),
-            "original": (
-                f"{envelope.get('original_topic')}-"
-                f"{envelope.get('original_partition')}@"
-                f"{envelope.get('original_offset')}"
-            ),
-            "retry_count": envelope.get("retry_count"),
-            "state": state,
-        }
+    record: RepublishRecord
+    row: ReplayRow
 
 
 @dataclass
@@ -108,7 +132,7 @@ class ReplayReport:
     duplicates: int = 0
     already_replayed: int = 0
     sent: int = 0
-    pending: list[ReplayItem] = field(default_factory=list)
+    rows: list[ReplayRow] = field(default_factory=list)
     targets: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
 
@@ -123,8 +147,8 @@ class ReplayReport:
             "targets": dict(sorted(self.targets.items())),
             "interrupted": self.interrupted,
             "would_send" if self.dry_run else "records": [
-                item.as_row("would send" if self.dry_run else "sent")
-                for item in self.pending
+                row.as_row("would send" if self.dry_run else "sent")
+                for row in self.rows
             ],
         }
 
@@ -133,51 +157,10 @@ def ledger_key(dead_letter_id: str, target: str) -> str:
     return f"{dead_letter_id}>{target}"
 
 
-def plan_items(
-    letters: Sequence[DeadLetterRecord], target: str | None
-) -> tuple[list[ReplayItem], int, int]:
-    """The dead letters to replay, in topic order, with unreadable and
-    duplicate counts (same ``dead_letter_id`` and target)."""
-    items: list[ReplayItem] = []
-    keys: set[str] = set()
-    unreadable = duplicates = 0
-    for letter in letters:
-        if letter.envelope is None:
-            unreadable += 1
-            logger.warning(
-                "skipping unreadable dead letter %s: %s", letter.pointer, letter.problem
-            )
-            continue
-        destination = target or str(letter.envelope["original_topic"])
-        key = ledger_key(str(letter.envelope["dead_letter_id"]), destination)
-        if key in keys:
-            duplicates += 1
-            continue
-        keys.add(key)
-        items.append(ReplayItem(letter, destination, key))
-    return items, unreadable, duplicates
-
-
-def prepare(items: Sequence[ReplayItem]) -> tuple[list[ReplayItem], int]:
-    """Validate each envelope against its schema and build the record to send.
-
-    Returns:
-        The items ready to send, and how many failed validation (skipped).
-    """
-    ready: list[ReplayItem] = []
-    invalid = 0
-    for item in items:
-        letter = validated(item.letter)
-        envelope = letter.envelope
-        if envelope is None:
-            invalid += 1
-            logger.warning(
-                "skipping invalid dead letter %s: %s", letter.pointer, letter.problem
-            )
-            continue
-        record = republish_record(envelope, letter.pointer, item.target)
-        ready.append(ReplayItem(letter, item.target, item.ledger_key, record))
-    return ready, invalid
+def destination_of(envelope: dict[str, Any], target: str | None) -> tuple[str, str]:
+    """Where a dead letter goes and its ledger key."""
+    destination = target or str(envelope["original_topic"])
+    return destination, ledger_key(str(envelope["dead_letter_id"]), destination)
 
 
 def check_targets(settings: Settings, targets: set[str], existing: set[str]) -> None:
@@ -217,6 +200,11 @@ async def replay(
 ) -> ReplayReport:
     """Replay the dead letters ``selection`` picks, each at most once per target.
 
+    The selection is read twice and never held in memory: a first pass
+    counts it and collects its targets and ledger keys (every target is
+    checked before anything is sent), a second pass over the same offsets
+    validates and sends.
+
     Args:
         target: send every record here instead of its original topic.
         rate: records per second; None or 0 for no limit.
@@ -230,46 +218,195 @@ async def replay(
     """
     if target is not None:
         check_targets(settings, {target}, {target})
+    report = ReplayReport(dry_run)
     async with DeadLetterReader(settings) as reader:
-        letters = await reader.select(selection, "reading" if progress else None)
-    items, unreadable, duplicates = plan_items(letters, target)
-    report = ReplayReport(dry_run, len(letters), unreadable, duplicates)
-    check_targets(
-        settings,
-        {item.target for item in items},
-        await _existing_topics(settings),
-    )
+        starts, ends = await reader.plan(selection)
+        keys, targets = await _first_pass(
+            reader.matching(selection, starts, ends, "reading" if progress else None),
+            target,
+            report,
+        )
+        check_targets(settings, targets, await _existing_topics(settings))
 
-    if dry_run:
-        done = await _ledger_keys(settings)
-        pending = [item for item in items if item.ledger_key not in done]
-        report.already_replayed = len(items) - len(pending)
-        report.pending, invalid = prepare(pending)
-        report.unreadable += invalid
-        report.targets = Counter(item.target for item in report.pending)
-        return report
+        def second_pass() -> AsyncIterator[DeadLetterRecord]:
+            return reader.matching(selection, starts, ends)
 
-    await ensure_ledger(settings)
-    producer = await _start_producer(settings)
-    try:
-        # Read only after the producer has fenced any earlier run: what that
-        # run committed is in the ledger now, and it can commit nothing more.
-        done = await _ledger_keys(settings)
-        pending = [item for item in items if item.ledger_key not in done]
-        report.already_replayed = len(items) - len(pending)
-        # Schema validation costs; only what is still to send pays for it.
-        pending, invalid = prepare(pending)
-        report.unreadable += invalid
-        bar = Progress("replaying", len(pending), enabled=progress)
+        if dry_run:
+            _skip_replayed(keys, await _ledger_keys(settings), report)
+            async for item in _pending(second_pass(), target, keys, report, None):
+                report.rows.append(item.row)
+                report.targets[item.target] += 1
+            return report
+
+        await ensure_ledger(settings)
+        producer = await _start_producer(settings)
         try:
-            await _send(
-                settings, producer, pending, RateLimiter(rate), report, bar, stop
+            # Read only after the producer has fenced any earlier run: what
+            # that run committed is in the ledger now, and it can commit
+            # nothing more.
+            _skip_replayed(keys, await _ledger_keys(settings), report)
+            bar = Progress("replaying", len(keys), enabled=progress)
+            sender = _TransactionalSender(
+                settings, producer, RateLimiter(rate), report, bar
             )
+            try:
+                pending = _pending(second_pass(), target, keys, report, bar)
+                async with contextlib.aclosing(pending):
+                    async for item in pending:
+                        if not await sender.send(item, stop):
+                            # Not sent, not in the ledger: the next run sends it.
+                            report.interrupted = True
+                            break
+                await sender.close()
+            except BaseException:
+                await sender.abort()
+                raise
+            finally:
+                bar.close()
         finally:
-            bar.close()
-    finally:
-        await producer.stop()
+            await producer.stop()
     return report
+
+
+async def _first_pass(
+    letters: AsyncIterator[DeadLetterRecord], target: str | None, report: ReplayReport
+) -> tuple[set[str], set[str]]:
+    """Count the selection; its ledger keys (duplicates once) and targets."""
+    keys: set[str] = set()
+    targets: set[str] = set()
+    async for letter in letters:
+        report.selected += 1
+        if letter.envelope is None:
+            report.unreadable += 1
+            logger.warning(
+                "skipping unreadable dead letter %s: %s", letter.pointer, letter.problem
+            )
+            continue
+        destination, key = destination_of(letter.envelope, target)
+        if key in keys:
+            report.duplicates += 1
+            continue
+        keys.add(key)
+        targets.add(destination)
+    return keys, targets
+
+
+def _skip_replayed(keys: set[str], done: set[str], report: ReplayReport) -> None:
+    replayed = keys & done
+    report.already_replayed = len(replayed)
+    keys -= replayed
+
+
+async def _pending(
+    letters: AsyncIterator[DeadLetterRecord],
+    target: str | None,
+    keys: set[str],
+    report: ReplayReport,
+    bar: Progress | None,
+) -> AsyncGenerator[ReplayItem, None]:
+    """The dead letters whose key is in ``keys``, each key once, validated
+    against the envelope schema, with the record to send.
+
+    ``keys`` shrinks as they are yielded; what is left at the end was not
+    reached (an interrupted run).
+    """
+    async for letter in letters:
+        if letter.envelope is None:
+            continue
+        destination, key = destination_of(letter.envelope, target)
+        if key not in keys:
+            continue  # a duplicate, or replayed by an earlier run
+        keys.discard(key)
+        # Schema validation costs; only what is still to send pays for it.
+        checked = validated(letter)
+        envelope = checked.envelope
+        if envelope is None:
+            report.unreadable += 1
+            logger.warning(
+                "skipping invalid dead letter %s: %s", checked.pointer, checked.problem
+            )
+            if bar is not None:
+                bar.advance()
+            continue
+        yield ReplayItem(
+            checked,
+            destination,
+            key,
+            republish_record(envelope, checked.pointer, destination),
+            ReplayRow.of(checked, envelope, destination),
+        )
+
+
+class _TransactionalSender:
+    """Sends replay items in transactions, each with its ledger entry.
+
+    A transaction is committed after ``MAX_RECORDS_PER_TRANSACTION`` records
+    or ``MAX_TRANSACTION_SECONDS``, and before the rate limit makes the run
+    wait.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: AIOKafkaProducer,
+        limiter: RateLimiter,
+        report: ReplayReport,
+        bar: Progress,
+    ):
+        self._settings = settings
+        self._producer = producer
+        self._limiter = limiter
+        self._report = report
+        self._bar = bar
+        self._batch: list[ReplayItem] = []
+        self._open = False
+        self._started = 0.0
+
+    async def send(self, item: ReplayItem, stop: asyncio.Event | None) -> bool:
+        """Send ``item`` in the open transaction; False when ``stop`` was set
+        first (the item is not sent)."""
+        while True:
+            if stop is not None and stop.is_set():
+                return False
+            wait = self._limiter.delay()
+            if wait <= 0:
+                break
+            await self.close()
+            await _sleep_unless(stop, wait)
+        async with kafka_errors("replaying"):
+            if not self._open:
+                await self._producer.begin_transaction()
+                self._open = True
+                self._started = time.monotonic()
+            await _send_one(self._settings, self._producer, item)
+        self._batch.append(item)
+        if (
+            len(self._batch) >= MAX_RECORDS_PER_TRANSACTION
+            or time.monotonic() - self._started > MAX_TRANSACTION_SECONDS
+        ):
+            await self.close()
+        return True
+
+    async def close(self) -> None:
+        """Commit the open transaction, if any, and count what it held."""
+        if not self._open:
+            return
+        async with kafka_errors("replaying"):
+            await self._producer.commit_transaction()
+        self._open = False
+        batch, self._batch = self._batch, []
+        report = self._report
+        report.sent += len(batch)
+        report.rows.extend(item.row for item in batch)
+        report.targets.update(item.target for item in batch)
+        self._bar.advance(len(batch))
+        logger.debug("replay committed records=%d total=%d", len(batch), report.sent)
+
+    async def abort(self) -> None:
+        if self._open:
+            self._open = False
+            self._batch = []
+            await _abort(self._producer)
 
 
 async def ensure_ledger(settings: Settings) -> None:
@@ -289,56 +426,10 @@ async def ensure_ledger(settings: Settings) -> None:
         logger.info("created replay ledger topic=%s", settings.replay_ledger_topic)
 
 
-async def _send(
-    settings: Settings,
-    producer: AIOKafkaProducer,
-    pending: list[ReplayItem],
-    limiter: RateLimiter,
-    report: ReplayReport,
-    bar: Progress,
-    stop: asyncio.Event | None,
-) -> None:
-    queue = list(reversed(pending))
-    while queue:
-        if stop is not None and stop.is_set():
-            report.interrupted = True
-            return
-        batch: list[ReplayItem] = []
-        async with kafka_errors("replaying"):
-            await producer.begin_transaction()
-            try:
-                started = time.monotonic()
-                while queue and len(batch) < MAX_RECORDS_PER_TRANSACTION:
-                    wait = limiter.delay()
-                    if wait > 0 and batch:
-                        break
-                    if wait > 0:
-                        await _sleep_unless(stop, wait)
-                        if stop is not None and stop.is_set():
-                            break
-                        continue
-                    item = queue.pop()
-                    await _send_one(settings, producer, item)
-                    batch.append(item)
-                    if time.monotonic() - started > MAX_TRANSACTION_SECONDS:
-                        break
-                await producer.commit_transaction()
-            except BaseException:
-                await _abort(producer)
-                raise
-        report.sent += len(batch)
-        report.pending.extend(batch)
-        report.targets.update(item.target for item in batch)
-        bar.advance(len(batch))
-        logger.debug("replay committed records=%d total=%d", len(batch), report.sent)
-
-
 async def _send_one(
     settings: Settings, producer: AIOKafkaProducer, item: ReplayItem
 ) -> None:
     record = item.record
-    if record is None:
-        raise RuntimeError(f"{item.letter.pointer} was not prepared")
     # The replayed record gets a new timestamp (the broker's default): the
     # original one may be older than the target's retention, and the
     # envelope keeps it anyway.
@@ -346,9 +437,7 @@ async def _send_one(
         record.topic, value=record.value, key=record.key, headers=record.headers
     )
     entry = {
-        "dead_letter_id": item.letter.envelope["dead_letter_id"]
-        if item.letter.envelope
-        else None,
+        "dead_letter_id": (item.letter.envelope or {}).get("dead_letter_id"),
         "dead_letter": str(item.letter.pointer),
         "target": record.topic,
         "replayed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),

@@ -189,6 +189,51 @@ def test_replay_killed_midway_resumes_and_sends_each_record_once(
     assert set(_by_dead_letter(replayed).values()) == {1}
 
 
+def test_replay_stopped_by_sigint_reports_what_it_sent_and_resumes(
+    dead_letter_topic: DeadLetterTopic, cli
+) -> None:
+    target = _fresh_topic(dead_letter_topic)
+    environment = dead_letter_topic.environment(KAFKA_REPLAY_ALLOWED_TOPICS=target)
+    command = [sys.executable, "-m", "consumer_patch.cli.main"]
+    arguments = ["replay", "--all", "--to", target, "--no-progress", "--json"]
+
+    child = subprocess.Popen(
+        [*command, *arguments, "--rate", "4"],
+        env={**os.environ, **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_committed_records(dead_letter_topic.settings, target)) < 2:
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            assert time.monotonic() < deadline, "the replay never got going"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    stopped = json.loads(out)
+    after_stop = _committed_records(dead_letter_topic.settings, target)
+
+    resumed = cli(environment, *arguments, "--rate", "0")
+    replayed = _committed_records(dead_letter_topic.settings, target)
+
+    assert child.returncode == 130, err
+    assert stopped["interrupted"] is True
+    assert 2 <= stopped["sent"] < TOTAL
+    assert stopped["sent"] == len(after_stop) == len(stopped["records"])
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["interrupted"] is False
+    assert resumed.json()["already_replayed"] == stopped["sent"]
+    assert resumed.json()["sent"] == TOTAL - stopped["sent"]
+    assert len(replayed) == TOTAL
+    assert set(_by_dead_letter(replayed).values()) == {1}
+
+
 def test_replay_into_the_dead_letter_topic_or_an_unlisted_topic_is_refused(
     dead_letter_topic: DeadLetterTopic, cli
 ) -> None:
