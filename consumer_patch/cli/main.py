@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +29,10 @@ from consumer_patch.errors import AgentDLQError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# aiokafka logs every coordinator discovery and group join at INFO; for people
+# reading a table those lines are noise, so they show only with DEBUG.
+CLIENT_LOGGERS = ("aiokafka", "kafka")
 
 COMMANDS = (
     consume_command.register,
@@ -63,6 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _run(argv)
+        finally:
+            # Flush inside the guard, also after ``--help``: piped output is
+            # block-buffered, so a reader that left shows up only here.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``agent-dlq list | head``): not an error of
+        # ours. Point stdout at /dev/null so the interpreter's final flush
+        # does not raise again on the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     logging.basicConfig(
@@ -70,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    if arguments.log_level != "DEBUG":
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         code: int = arguments.handler(arguments)
     except AgentDLQError as error:

@@ -51,3 +51,24 @@ def test_missing_dsn_is_named(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "POSTGRES_DSN" in result.stderr
+
+
+def test_closed_output_pipe_ends_without_traceback(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "consumer_patch.cli.main", "stack", "status"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "AGENT_DLQ_STACK_DIR": str(tmp_path / "stack")},
+            cwd=tmp_path,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipeError" not in result.stderr
