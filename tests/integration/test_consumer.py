@@ -5,10 +5,11 @@ Runs the real consumer against the local Kafka and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -19,6 +20,7 @@ from consumer_patch.envelope import decode_bytes, decode_headers
 from consumer_patch.errors import UnhandledRecordError
 from consumer_patch.records import ActionRecord
 from consumer_patch.schemas import ENVELOPE_SCHEMA, validator
+from consumer_patch.settings import Settings
 from tests.conftest import Services
 from tests.support.kafka_io import (
     Outgoing,
@@ -209,23 +211,36 @@ async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
     services: Services, unique: Callable[[str], str]
 ) -> None:
     settings = await pipeline_settings(services, unique)
-    await _set_topic_config(
-        services, settings.kafka_dlq_topic, "max.message.bytes", "200"
-    )
-    stream = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(20)]
-    stream.insert(10, Outgoing(b"poison", partition=0))
-    await produce(services.bootstrap_servers, settings.kafka_topic, stream)
+    first = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(20)]
+    await produce(services.bootstrap_servers, settings.kafka_topic, first)
 
     async with running_consumer(settings) as (consumer, task):
+        # Mid-stream: the consumer has committed the first 20 records when
+        # the dead-letter topic stops taking the envelopes (too large).
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            what="the first records to be committed",
+        )
+        await _set_topic_config(
+            services, settings.kafka_dlq_topic, "max.message.bytes", "200"
+        )
+        rest = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(20, 30)]
+        rest.insert(0, Outgoing(b"poison", partition=0))  # offset 20
+        await produce(services.bootstrap_servers, settings.kafka_topic, rest)
         await wait_until(
             _failed_publish(consumer),
             wait_seconds=30,
             what="a failed dead-letter write",
         )
-        held = await committed_offsets(
-            services.bootstrap_servers, settings.kafka_group_id
-        )
         unhealthy = not consumer.health.is_healthy
+        held = [
+            await _partition_zero_offset(services, settings),
+            await _after(2.0, _partition_zero_offset(services, settings)),
+        ]
 
         await _set_topic_config(
             services, settings.kafka_dlq_topic, "max.message.bytes", "8388608"
@@ -243,11 +258,14 @@ async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
 
     dead = await read_topic(services.bootstrap_servers, settings.kafka_dlq_topic, 1)
     rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
-    assert all(offset <= 10 for offset in held.values()), held
+    assert held == [20, 20], "committed past the record the DLQ could not take"
     assert unhealthy
     assert healthy_again
-    assert [json.loads(record.value)["original_offset"] for record in dead] == [10]
-    assert len(rows) == 20
+    assert [json.loads(record.value)["original_offset"] for record in dead] == [20]
+    assert sorted(row["source_offset"] for row in rows) == [
+        *range(20),
+        *range(21, 31),
+    ]
 
 
 async def test_bisection_stores_good_neighbours_of_a_record_the_handler_rejects(
@@ -323,3 +341,19 @@ async def test_largest_record_the_source_topic_allows_round_trips_through_the_dl
     assert decode_bytes(letter["original_value"], "base64") == value
     assert decode_headers(letter) == [("blob", header_value)]
     assert dead[0].key == b"\x00big"
+
+
+async def _partition_zero_offset(services: Services, settings: Settings) -> int:
+    committed = await committed_offsets(
+        services.bootstrap_servers, settings.kafka_group_id
+    )
+    return next(
+        offset
+        for tp, offset in committed.items()
+        if tp.topic == settings.kafka_topic and tp.partition == 0
+    )
+
+
+async def _after(seconds: float, value: Awaitable[int]) -> int:
+    await asyncio.sleep(seconds)
+    return await value

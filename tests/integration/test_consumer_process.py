@@ -22,11 +22,17 @@ from consumer_patch.settings import Settings
 from tests.conftest import Services
 from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
 from tests.support.pipeline import (
+    committed_offsets,
     fully_committed,
     pipeline_settings,
     stored_rows,
     wait_until,
 )
+
+# Small batches and a few thousand records per round keep a consumer busy
+# for a second or more, long enough for a kill to land mid-stream.
+RECORDS_PER_ROUND = 3000
+CHAOS_BATCH_SIZE = "20"
 
 
 def _environment(settings: Settings, **extra: str) -> dict[str, str]:
@@ -132,6 +138,19 @@ async def test_missing_topic_is_a_clear_error_not_a_traceback(
     assert "Traceback" not in result.stderr
 
 
+async def _committed_total(services: Services, settings: Settings) -> int:
+    committed = await committed_offsets(
+        services.bootstrap_servers, settings.kafka_group_id
+    )
+    return sum(
+        offset for tp, offset in committed.items() if tp.topic == settings.kafka_topic
+    )
+
+
+async def _progressed(services: Services, settings: Settings, before: int) -> bool:
+    return await _committed_total(services, settings) > before
+
+
 @pytest.mark.parametrize("transactional", [True, False], ids=["transactional", "plain"])
 async def test_sigkill_at_random_moments_loses_nothing(
     services: Services,
@@ -143,19 +162,34 @@ async def test_sigkill_at_random_moments_loses_nothing(
     extra = {"KAFKA_DLQ_TRANSACTIONAL": str(transactional).lower()}
     if transactional:
         extra["KAFKA_TRANSACTIONAL_ID"] = unique("tx")
-    environment = _environment(settings, **extra)
+    environment = _environment(settings, KAFKA_BATCH_SIZE=CHAOS_BATCH_SIZE, **extra)
     rng = random.Random(11)
     produced: list[Outgoing] = []
+    killed_mid_stream = 0
 
     for round_number in range(4):
-        batch = _records(800, len(produced), seed=round_number)
+        batch = _records(RECORDS_PER_ROUND, len(produced), seed=round_number)
         produced.extend(batch)
         await produce(services.bootstrap_servers, settings.kafka_topic, batch)
+        before = await _committed_total(services, settings)
         process = _start(environment, tmp_path)
-        await asyncio.sleep(rng.uniform(2.0, 4.0))
+        # Kill only once this process has committed something, at a random
+        # moment after that, so the kill lands while work is in flight
+        # rather than before the group join or after the drain.
+        await wait_until(
+            lambda before=before: _progressed(services, settings, before),
+            wait_seconds=60,
+            what="the consumer to commit its first batch",
+        )
+        await asyncio.sleep(rng.uniform(0.0, 0.4))
         process.kill()
         await asyncio.to_thread(process.wait, 30)
+        if await _committed_total(services, settings) < len(produced):
+            killed_mid_stream += 1
 
+    assert killed_mid_stream >= 2, (
+        f"only {killed_mid_stream} of 4 kills hit a consumer with work left"
+    )
     final = _start(environment, tmp_path)
     try:
         await wait_until(
