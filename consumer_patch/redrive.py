@@ -25,12 +25,12 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from consumer_patch.errors import EnvelopeError
@@ -108,11 +108,13 @@ class RedriveWorker:
         self._producer: AIOKafkaProducer | None = None
         self._queues: dict[TopicPartition, deque[ConsumerRecord[bytes, bytes]]] = {}
         self._stopping = asyncio.Event()
+        # Held while due dead letters are handled and committed; a rebalance
+        # waits for it before giving partitions away (see _Revocation).
+        self._handling = asyncio.Lock()
 
     async def start(self) -> None:
         options = self.settings.kafka_client_options()
         consumer = AIOKafkaConsumer(
-            self.settings.kafka_dlq_topic,
             **options,
             group_id=self.settings.kafka_redrive_group_id,
             enable_auto_commit=False,
@@ -126,6 +128,7 @@ class RedriveWorker:
             transactional_id=self.settings.redrive_transactional_id,
             max_request_size=self.settings.kafka_dlq_max_message_bytes,
         )
+        consumer.subscribe([self.settings.kafka_dlq_topic], listener=_Revocation(self))
         try:
             await consumer.start()
             await producer.start()
@@ -157,7 +160,8 @@ class RedriveWorker:
             fetched = await consumer.getmany(timeout_ms=POLL_MILLISECONDS)
             for partition, records in fetched.items():
                 self._queues.setdefault(partition, deque()).extend(records)
-            await self._handle_due(time.time())
+            async with self._handling:
+                await self._handle_due(time.time())
             if until_caught_up:
                 targets = targets or await self._end_offsets()
                 if await self._caught_up(targets):
@@ -194,6 +198,20 @@ class RedriveWorker:
             for envelope, _position in outgoing:
                 self.summary.redriven[envelope["original_topic"]] += 1
             self.summary.parked.update(parked)
+
+    async def forget(self, revoked: Collection[TopicPartition]) -> None:
+        """Drop what is queued for ``revoked`` partitions, after any commit in
+        flight; their next owner reads them again from the committed offset."""
+        async with self._handling:
+            for partition in revoked:
+                dropped = self._queues.pop(partition, None)
+                if dropped:
+                    logger.info(
+                        "partition %s revoked, %d queued dead letter(s) left to "
+                        "its next owner",
+                        partition,
+                        len(dropped),
+                    )
 
     async def _commit(
         self,
@@ -250,6 +268,29 @@ class RedriveWorker:
         if client is None:
             raise RuntimeError("RedriveWorker.start() has not been awaited")
         return client
+
+
+class _Revocation(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps a worker from redriving dead letters of partitions it lost.
+
+    Note:
+        aiokafka awaits ``on_partitions_revoked`` before the group rebalances,
+        so a commit in flight finishes before another worker can fetch the
+        same offsets, and anything still queued is dropped: a partition that
+        comes back is read again from its committed offset, and nothing is
+        redriven twice.
+    """
+
+    def __init__(self, worker: RedriveWorker):
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        await self._worker.forget(revoked)
+
+    async def on_partitions_assigned(
+        self, assigned: Collection[TopicPartition]
+    ) -> None:
+        return None
 
 
 def _envelope_or_none(

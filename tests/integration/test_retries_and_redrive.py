@@ -12,7 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import pairwise
 
+from aiokafka.structs import ConsumerRecord
+
 from consumer_patch import headers
+from consumer_patch.envelope import Failure, build_dead_letter
 from consumer_patch.records import ActionRecord
 from consumer_patch.redrive import RedriveWorker
 from consumer_patch.settings import Settings
@@ -226,3 +229,77 @@ async def _stored_ids_include(
 ) -> bool:
     rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
     return any(row["correlation_id"] == wanted for row in rows)
+
+
+async def test_two_redrive_workers_split_the_dead_letters_and_send_each_once(
+    services: Services, unique: Callable[[str], str]
+) -> None:
+    settings = await pipeline_settings(
+        services,
+        unique,
+        kafka_redrive_group_id=unique("redrive"),
+        kafka_redrive_delay_ms=REDRIVE_DELAY_MS,
+        kafka_redrive_max_delay_ms=REDRIVE_DELAY_MS,
+    )
+    letters = [_transient_dead_letter(settings, number) for number in range(30)]
+    await produce(services.bootstrap_servers, settings.kafka_dlq_topic, letters)
+
+    # The first worker queues every dead letter (none is due yet); the second
+    # joins before they are due and takes partitions away from the first.
+    first = RedriveWorker(
+        settings.model_copy(update={"kafka_redrive_transactional_id": unique("a")})
+    )
+    second = RedriveWorker(
+        settings.model_copy(update={"kafka_redrive_transactional_id": unique("b")})
+    )
+    await first.start()
+    first_run = asyncio.create_task(first.run())
+    await asyncio.sleep(2.0)
+    await second.start()
+    second_run = asyncio.create_task(second.run())
+    try:
+        redriven = await read_topic(
+            services.bootstrap_servers, settings.kafka_topic, 30, wait_seconds=60
+        )
+        late = await read_topic(
+            services.bootstrap_servers, settings.kafka_topic, 31, wait_seconds=3
+        )
+        crashed = [task.exception() for task in (first_run, second_run) if task.done()]
+    finally:
+        first.request_stop()
+        second.request_stop()
+        await asyncio.gather(first_run, second_run, return_exceptions=True)
+        await first.stop()
+        await second.stop()
+
+    sent = [json.loads(record.value)["correlation_id"] for record in late]
+    assert crashed == []
+    assert len(redriven) == 30
+    assert sorted(sent) == sorted(f"split-{number}" for number in range(30))
+    assert first.summary.as_json()["redriven"] > 0
+    assert second.summary.as_json()["redriven"] > 0
+
+
+# Long enough for the second worker to join before anything is due.
+REDRIVE_DELAY_MS = 10_000
+
+
+def _transient_dead_letter(settings: Settings, number: int) -> Outgoing:
+    source = ConsumerRecord(
+        topic=settings.kafka_topic,
+        partition=number % 3,
+        offset=number,
+        timestamp=int(time.time() * 1000),
+        timestamp_type=0,
+        key=b"k%d" % number,
+        value=action_bytes(f"split-{number}"),
+        checksum=None,
+        serialized_key_size=-1,
+        serialized_value_size=-1,
+        headers=(),
+    )
+    failure = Failure(ConnectionResetError("reset by peer"), "transient", 1)
+    _envelope, value = build_dead_letter(
+        source, failure, consumer_group=settings.kafka_group_id, prior_attempts=0
+    )
+    return Outgoing(value, key=source.key, partition=number % 3)
