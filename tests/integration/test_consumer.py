@@ -207,6 +207,31 @@ async def test_with_dead_lettering_disabled_the_consumer_stops_before_the_failur
     assert [offset for tp, offset in committed.items() if tp.partition == 0] == [5]
 
 
+async def test_with_dead_lettering_disabled_a_database_failure_stops_the_consumer(
+    services: Services, unique: Callable[[str], str]
+) -> None:
+    settings = await pipeline_settings(services, unique, kafka_dlq_enabled=False)
+    stream = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(10)]
+    # PostgreSQL refuses a NUL character in text: a permanent database error.
+    refused = action_bytes("refused", agent_name="nul\u0000")
+    stream.insert(5, Outgoing(refused, partition=0))
+    await produce(services.bootstrap_servers, settings.kafka_topic, stream)
+
+    with pytest.raises(UnhandledRecordError) as caught:
+        async with running_consumer(settings) as (_consumer, task):
+            await task
+
+    committed = await committed_offsets(
+        services.bootstrap_servers, settings.kafka_group_id
+    )
+    dead = await read_topic(
+        services.bootstrap_servers, settings.kafka_dlq_topic, 0, wait_seconds=2
+    )
+    assert caught.value.offset == 5
+    assert [offset for tp, offset in committed.items() if tp.partition == 0] == [5]
+    assert dead == []
+
+
 async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
     services: Services, unique: Callable[[str], str]
 ) -> None:
