@@ -188,33 +188,21 @@ async def test_dead_letter_keeps_the_original_key_and_partitioning(
     assert ("trace", b"t-1") in list(dead[0].headers)
 
 
+@pytest.mark.parametrize(
+    "failing",
+    [
+        b"{broken",
+        # PostgreSQL refuses a NUL character in text: a permanent database error.
+        action_bytes("refused", agent_name="nul\u0000"),
+    ],
+    ids=["undecodable", "refused-by-database"],
+)
 async def test_with_dead_lettering_disabled_the_consumer_stops_before_the_failure(
-    services: Services, unique: Callable[[str], str]
+    services: Services, unique: Callable[[str], str], failing: bytes
 ) -> None:
     settings = await pipeline_settings(services, unique, kafka_dlq_enabled=False)
     stream = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(10)]
-    stream.insert(5, Outgoing(b"{broken", partition=0))
-    await produce(services.bootstrap_servers, settings.kafka_topic, stream)
-
-    with pytest.raises(UnhandledRecordError) as caught:
-        async with running_consumer(settings) as (_consumer, task):
-            await task
-
-    committed = await committed_offsets(
-        services.bootstrap_servers, settings.kafka_group_id
-    )
-    assert caught.value.offset == 5
-    assert [offset for tp, offset in committed.items() if tp.partition == 0] == [5]
-
-
-async def test_with_dead_lettering_disabled_a_database_failure_stops_the_consumer(
-    services: Services, unique: Callable[[str], str]
-) -> None:
-    settings = await pipeline_settings(services, unique, kafka_dlq_enabled=False)
-    stream = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(10)]
-    # PostgreSQL refuses a NUL character in text: a permanent database error.
-    refused = action_bytes("refused", agent_name="nul\u0000")
-    stream.insert(5, Outgoing(refused, partition=0))
+    stream.insert(5, Outgoing(failing, partition=0))
     await produce(services.bootstrap_servers, settings.kafka_topic, stream)
 
     with pytest.raises(UnhandledRecordError) as caught:
