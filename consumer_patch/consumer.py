@@ -9,6 +9,8 @@ Per batch (up to ``KAFKA_BATCH_SIZE`` records or ``KAFKA_BATCH_TIMEOUT_MS``):
    alone (bisection: about 2·k·log2(n) calls for k bad records in n);
 3. a record failing alone is retried in place with exponential backoff when
    the failure is transient or unknown, then dead-lettered with its error;
+   its attempts are noted in the committed offset's metadata before each
+   wait, so a crash or a rebalance does not grant them again;
 4. dead letters are written and acknowledged (``acks=all``), then the
    offsets of the whole batch are committed (in transactional mode, in the
    same Kafka transaction as the dead letters).
@@ -31,13 +33,14 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
+from consumer_patch.attempts import AttemptLedger, AttemptNote
 from consumer_patch.envelope import ErrorCategory, Failure
 from consumer_patch.errors import (
     DeadLetterPublishError,
@@ -74,7 +77,7 @@ class StopRequestedError(Exception):
 class _Outcome:
     error: BaseException
     category: ErrorCategory
-    attempts: int
+    attempts: int  # in this delivery, including those noted by earlier owners
 
 
 class DeadLetterConsumer:
@@ -111,6 +114,12 @@ class DeadLetterConsumer:
             settings.kafka_retry_delay_ms / 1000,
             settings.kafka_retry_max_delay_ms / 1000,
         )
+        self._attempt_notes = AttemptLedger(
+            settings.kafka_group_id, settings.kafka_client_options()
+        )
+        # First offset of the current batch per partition: already safe to
+        # commit, so attempt notes can be committed there.
+        self._batch_starts: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -119,7 +128,6 @@ class DeadLetterConsumer:
     async def start(self) -> None:
         settings = self.settings
         consumer = AIOKafkaConsumer(
-            settings.kafka_topic,
             **settings.kafka_client_options(),
             group_id=settings.kafka_group_id,
             enable_auto_commit=False,
@@ -129,6 +137,9 @@ class DeadLetterConsumer:
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 3),
             max_poll_records=settings.kafka_batch_size,
+        )
+        consumer.subscribe(
+            [settings.kafka_topic], listener=_Reassignment(self._attempt_notes)
         )
         prepare_validators()
         try:
@@ -153,7 +164,10 @@ class DeadLetterConsumer:
             if consumer is not None:
                 await consumer.stop()
         finally:
-            await self._publisher.stop()
+            try:
+                await self._publisher.stop()
+            finally:
+                await self._attempt_notes.close()
 
     def request_stop(self) -> None:
         """Finish the current batch, commit it, then return from ``run``."""
@@ -185,6 +199,7 @@ class DeadLetterConsumer:
 
     async def process_batch(self, batch: Sequence[SourceRecord]) -> None:
         started = time.monotonic()
+        self._batch_starts = _first_offsets(batch)
         valid: list[ActionRecord] = []
         dead: list[DeadLetter] = []
         for record in batch:
@@ -240,7 +255,8 @@ class DeadLetterConsumer:
     async def _attempt(self, records: Sequence[ActionRecord]) -> _Outcome | None:
         """Call the handler; retry a lone record in place while that may help."""
         alone = len(records) == 1
-        budget = self._retry_budget(records[0].record) if alone else 0
+        record = records[0].record
+        carried: int | None = None
         attempts = 0
         while True:
             attempts += 1
@@ -250,7 +266,14 @@ class DeadLetterConsumer:
                 return None
             except Exception as error:
                 category = self._classifier.classify(error)
-                last = _Outcome(error, category, attempts)
+                failed = error
+            if alone and carried is None:
+                # Only a record that fails alone asks: a crashed or
+                # rebalanced predecessor may have tried it already.
+                carried = await self._attempt_notes.carried(
+                    record.topic, record.partition, record.offset
+                )
+            last = _Outcome(failed, category, (carried or 0) + attempts)
             if category == "permanent":
                 return last
             if await self._dependency_is_down():
@@ -259,6 +282,7 @@ class DeadLetterConsumer:
                 await self._hold_during_outage(probe=self._probe)
                 attempts -= 1
                 continue
+            budget = self._retry_budget(record, carried or 0) if alone else 0
             if attempts > budget:
                 return last
             if self.stopping:
@@ -267,23 +291,40 @@ class DeadLetterConsumer:
                 )
             self.metrics.retries.labels(category).inc()
             delay = self._backoff.delay(attempts)
-            record = records[0].record
             logger.info(
                 "retrying %s-%s@%s attempt=%d category=%s in %.3fs",
                 record.topic,
                 record.partition,
                 record.offset,
-                attempts + 1,
+                last.attempts + 1,
                 category,
                 delay,
             )
+            await self._note_attempts(record, last.attempts)
             await self._pause_for(delay)
 
-    def _retry_budget(self, record: SourceRecord) -> int:
-        # In-place retries, bounded by what is left of the lifetime budget of
-        # attempts (KAFKA_MAX_ATTEMPTS) counted across redrives and replays.
-        left = self.settings.kafka_max_attempts - prior_attempts_of(record) - 1
-        return max(0, min(self.settings.kafka_max_retries, left))
+    def _retry_budget(self, record: SourceRecord, carried: int) -> int:
+        # In-place retries left in this delivery (``carried`` attempts were
+        # made by an earlier owner), bounded by what is left of the lifetime
+        # budget (KAFKA_MAX_ATTEMPTS) counted across redrives and replays.
+        in_place = self.settings.kafka_max_retries - carried
+        left = (
+            self.settings.kafka_max_attempts - prior_attempts_of(record) - carried - 1
+        )
+        return max(0, min(in_place, left))
+
+    async def _note_attempts(self, record: SourceRecord, attempts: int) -> None:
+        partition = TopicPartition(record.topic, record.partition)
+        position = self._batch_starts.get(partition)
+        if position is None:
+            return
+        await self._attempt_notes.remember(
+            self._require_consumer(),
+            record.topic,
+            record.partition,
+            position,
+            AttemptNote(record.offset, attempts),
+        )
 
     async def _dependency_is_down(self) -> bool:
         return self._probe is not None and not await self._probe()
@@ -358,6 +399,7 @@ class DeadLetterConsumer:
             self._count_dead_letters(dead)
         if committed:
             self.metrics.last_commit.set_to_current_time()
+            self._attempt_notes.cleared(offsets)
         else:
             await self._commit(offsets)
 
@@ -389,6 +431,7 @@ class DeadLetterConsumer:
         while True:
             try:
                 await consumer.commit(offsets)
+                self._attempt_notes.cleared(offsets)
                 self.metrics.last_commit.set_to_current_time()
                 self.health.clear(COMMIT_COMPONENT)
                 return
@@ -449,6 +492,30 @@ class DeadLetterConsumer:
         if self._consumer is None:
             raise RuntimeError("DeadLetterConsumer.start() has not been awaited")
         return self._consumer
+
+
+class _Reassignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions that come (back) to this consumer may carry attempt notes
+    written by another member meanwhile: read them afresh."""
+
+    def __init__(self, notes: AttemptLedger):
+        self._notes = notes
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(
+        self, assigned: Collection[TopicPartition]
+    ) -> None:
+        self._notes.forget(assigned)
+
+
+def _first_offsets(batch: Sequence[SourceRecord]) -> dict[TopicPartition, int]:
+    lowest: dict[tuple[str, int], int] = {}
+    for record in batch:
+        key = (record.topic, record.partition)
+        lowest[key] = min(record.offset, lowest.get(key, record.offset))
+    return {TopicPartition(*key): offset for key, offset in lowest.items()}
 
 
 def _next_offsets(batch: Sequence[SourceRecord]) -> dict[TopicPartition, int]:

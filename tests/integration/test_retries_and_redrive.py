@@ -12,9 +12,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import pairwise
 
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from consumer_patch import headers
+from consumer_patch.attempts import AttemptNote
+from consumer_patch.consumer import DeadLetterConsumer
 from consumer_patch.envelope import Failure, build_dead_letter
 from consumer_patch.records import ActionRecord
 from consumer_patch.redrive import RedriveWorker
@@ -303,3 +306,71 @@ def _transient_dead_letter(settings: Settings, number: int) -> Outgoing:
         source, failure, consumer_group=settings.kafka_group_id, prior_attempts=0
     )
     return Outgoing(value, key=source.key, partition=number % 3)
+
+
+async def test_in_place_attempts_survive_a_crash_and_are_not_granted_again(
+    services: Services, unique: Callable[[str], str]
+) -> None:
+    settings = await pipeline_settings(
+        services,
+        unique,
+        kafka_max_retries=5,
+        kafka_retry_delay_ms=1000,
+        kafka_retry_max_delay_ms=2000,
+    )
+    writer = PostgresWriter(services.postgres_dsn)
+    await writer.start()
+    store = FlakyStore(writer, {"stuck"})
+    source = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(6)]
+    source.insert(3, Outgoing(action_bytes("stuck"), partition=0))  # offset 3
+    await produce(services.bootstrap_servers, settings.kafka_topic, source)
+
+    # The first consumer dies (no clean stop, nothing committed for the batch)
+    # while it waits to retry the stuck record a fourth time.
+    crashed = DeadLetterConsumer(settings, store, probe=writer.is_available)
+    await crashed.start()
+    crashed_run = asyncio.create_task(crashed.run())
+    try:
+        await wait_until(
+            lambda: _noted_attempts(services, settings, expected=3),
+            wait_seconds=30,
+            what="three attempts noted in the committed offset's metadata",
+        )
+    finally:
+        crashed_run.cancel()
+        await asyncio.gather(crashed_run, return_exceptions=True)
+        await crashed.stop()
+    before_crash = len(store.attempts["stuck"])
+
+    async with running_consumer(settings, handler=store, probe=writer.is_available):
+        letters = await _dead_letters(services, settings, 1)
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            what="the restarted consumer to commit",
+        )
+    rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
+    await writer.close()
+
+    assert before_crash == 3
+    # 1 + KAFKA_MAX_RETRIES attempts in all, not that many again after the crash.
+    assert len(store.attempts["stuck"]) == 6
+    assert letters[0]["original_offset"] == 3
+    assert letters[0]["retry_count"] == 6
+    assert sorted(row["source_offset"] for row in rows) == [0, 1, 2, 4, 5, 6]
+
+
+async def _noted_attempts(
+    services: Services, settings: Settings, expected: int
+) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=services.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.kafka_group_id)
+    finally:
+        await admin.close()
+    notes = [AttemptNote.decode(committed.metadata) for committed in offsets.values()]
+    return any(note is not None and note.attempts == expected for note in notes)
