@@ -90,31 +90,54 @@ def _records(count: int, start: int, seed: int) -> list[Outgoing]:
     return records
 
 
-async def test_sigterm_finishes_commits_and_exits_zero(
+async def test_sigterm_finishes_the_batch_commits_and_exits_zero(
     services: Services, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
     settings = await pipeline_settings(services, unique)
-    await produce(
-        services.bootstrap_servers, settings.kafka_topic, _records(300, 0, seed=3)
+    produced = _records(RECORDS_PER_ROUND, 0, seed=3)
+    await produce(services.bootstrap_servers, settings.kafka_topic, produced)
+    process = _start(
+        _environment(settings, KAFKA_BATCH_SIZE=CHAOS_BATCH_SIZE), tmp_path
     )
-    process = _start(_environment(settings), tmp_path)
     try:
         await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="the consumer to drain the topic",
+            lambda: _progressed(services, settings, 0),
+            what="the consumer to commit its first batch",
         )
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # mid-stream, work left
         code = await asyncio.to_thread(process.wait, 60)
     finally:
         if process.poll() is None:
             process.kill()
     stderr = process.stderr.read().decode() if process.stderr else ""
 
+    committed = {
+        tp.partition: offset
+        for tp, offset in (
+            await committed_offsets(services.bootstrap_servers, settings.kafka_group_id)
+        ).items()
+    }
+    rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
+    dead = await read_topic(
+        services.bootstrap_servers,
+        settings.kafka_dlq_topic,
+        len(produced),  # never reached: read all there is for a few seconds
+        wait_seconds=3,
+    )
+    handled: dict[int, set[int]] = {}
+    for row in rows:
+        handled.setdefault(row["source_partition"], set()).add(row["source_offset"])
+    for letter in [json.loads(record.value) for record in dead]:
+        partition = letter["original_partition"]
+        handled.setdefault(partition, set()).add(letter["original_offset"])
+
     assert code == 0, stderr[-2000:]
+    assert sum(committed.values()) < len(produced), "the signal came after the drain"
+    # The batch in flight was finished and committed: everything handled is
+    # below the committed offset, and everything below it was handled.
+    for partition in set(handled) | set(committed):
+        expected = set(range(committed.get(partition, 0)))
+        assert handled.get(partition, set()) == expected, partition
 
 
 async def test_missing_topic_is_a_clear_error_not_a_traceback(
