@@ -322,3 +322,22 @@ def test_records_that_are_not_valid_envelopes_are_counted_and_never_replayed(
     assert report["sent"] == 1
     assert report["unreadable_skipped"] == 2
     assert len(_committed_records(dead_letter_topic.settings, target)) == 1
+
+
+def test_replay_rate_spaces_the_records_it_sends(
+    dead_letter_topic: DeadLetterTopic, cli
+) -> None:
+    target = _fresh_topic(dead_letter_topic)
+    environment = dead_letter_topic.environment(KAFKA_REPLAY_ALLOWED_TOPICS=target)
+    selection = ("--error-type", "NotJSONError", "--error-type", "ValidationError")
+
+    run = cli(environment, "replay", *selection, "--to", target, "--rate", "4")
+    replayed = _committed_records(dead_letter_topic.settings, target)
+
+    # Seven records at 4 a second: the first goes at once, each next one a
+    # quarter of a second later, so they span at least 1.5 s (the producer
+    # stamps each record when it is sent).
+    stamps = sorted(record.timestamp_ms for record in replayed)
+    assert run.code == 0, run.err
+    assert len(stamps) == 7
+    assert (stamps[-1] - stamps[0]) / 1000 >= 1.5 * 0.95
