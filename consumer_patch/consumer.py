@@ -120,6 +120,14 @@ class DeadLetterConsumer:
         # First offset of the current batch per partition: already safe to
         # commit, so attempt notes can be committed there.
         self._batch_starts: dict[TopicPartition, int] = {}
+        # Rebalances that took partitions away, and how many had happened when
+        # the current batch was fetched. A batch fetched before a rebalance
+        # is never dead-lettered or committed: its partitions may belong to
+        # another member now, which reads them again from the committed
+        # offsets. The lock makes a rebalance wait for a write in flight.
+        self._revocations = 0
+        self._batch_revocations = 0
+        self._writing = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -138,9 +146,7 @@ class DeadLetterConsumer:
             heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 3),
             max_poll_records=settings.kafka_batch_size,
         )
-        consumer.subscribe(
-            [settings.kafka_topic], listener=_Reassignment(self._attempt_notes)
-        )
+        consumer.subscribe([settings.kafka_topic], listener=_Reassignment(self))
         prepare_validators()
         try:
             await consumer.start()
@@ -215,7 +221,8 @@ class DeadLetterConsumer:
         if dead and not self.settings.kafka_dlq_enabled:
             await self._stop_at_first_failure(batch, dead)
 
-        await self._dead_letter_and_commit(dead, offsets)
+        if not await self._dead_letter_and_commit(dead, offsets):
+            return  # left to a rebalance: redelivered, counted then
         self.metrics.records_processed.labels(self.settings.kafka_topic).inc(
             len(batch) - len(dead)
         )
@@ -316,7 +323,7 @@ class DeadLetterConsumer:
     async def _note_attempts(self, record: SourceRecord, attempts: int) -> None:
         partition = TopicPartition(record.topic, record.partition)
         position = self._batch_starts.get(partition)
-        if position is None:
+        if position is None or self._revoked_since_fetch():
             return
         await self._attempt_notes.remember(
             self._require_consumer(),
@@ -367,13 +374,19 @@ class DeadLetterConsumer:
 
     async def _dead_letter_and_commit(
         self, dead: Sequence[DeadLetter], offsets: dict[TopicPartition, int]
-    ) -> None:
+    ) -> bool:
+        """Write ``dead`` and commit ``offsets``; False when the batch was
+        left to a rebalance (nothing of it written or committed since)."""
         committed = False
         attempt = 0
         while dead:
             try:
-                outgoing = [self._publisher.prepare(item) for item in dead]
-                await self._publisher.publish(outgoing, offsets)
+                async with self._writing:
+                    if self._revoked_since_fetch():
+                        self._leave_batch(offsets)
+                        return False
+                    outgoing = [self._publisher.prepare(item) for item in dead]
+                    await self._publisher.publish(outgoing, offsets)
                 committed = self._publisher.transactional
                 break
             except (DeadLetterPublishError, EnvelopeError) as error:
@@ -397,11 +410,11 @@ class DeadLetterConsumer:
 
         if dead:
             self._count_dead_letters(dead)
-        if committed:
-            self.metrics.last_commit.set_to_current_time()
-            self._attempt_notes.cleared(offsets)
-        else:
-            await self._commit(offsets)
+        if not committed:
+            return await self._commit(offsets)
+        self.metrics.last_commit.set_to_current_time()
+        self._attempt_notes.cleared(offsets)
+        return True
 
     def _count_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         kinds = Counter(
@@ -425,21 +438,30 @@ class DeadLetterConsumer:
             f" and {more} more" if more > 0 else "",
         )
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit ``offsets``; False when the batch was left to a rebalance."""
         consumer = self._require_consumer()
         attempt = 0
         while True:
             try:
-                await consumer.commit(offsets)
+                async with self._writing:
+                    if self._revoked_since_fetch():
+                        # The broker checks the member's generation, not who
+                        # owns a partition: a commit for a partition that
+                        # moved would be accepted and could move its new
+                        # owner's position.
+                        self._leave_batch(offsets)
+                        return False
+                    await consumer.commit(offsets)
                 self._attempt_notes.cleared(offsets)
                 self.metrics.last_commit.set_to_current_time()
                 self.health.clear(COMMIT_COMPONENT)
-                return
+                return True
             except (CommitFailedError, IllegalStateError) as error:
                 # The partitions went to another member in a rebalance; it
                 # will redeliver these records, and storing is idempotent.
                 logger.warning("offset commit rejected after a rebalance: %s", error)
-                return
+                return False
             except KafkaError as error:
                 attempt += 1
                 self.health.report(COMMIT_COMPONENT, f"{type(error).__name__}: {error}")
@@ -447,10 +469,32 @@ class DeadLetterConsumer:
                     raise StopRequestedError from error
                 await self._pause_for(self._backoff.delay(attempt))
 
+    # -- rebalances ------------------------------------------------------
+
+    async def _partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        if not revoked:
+            return  # the first join revokes nothing
+        async with self._writing:
+            self._revocations += 1
+
+    def _revoked_since_fetch(self) -> bool:
+        return self._revocations != self._batch_revocations
+
+    def _leave_batch(self, offsets: dict[TopicPartition, int]) -> None:
+        logger.info(
+            "partitions were revoked during the batch; leaving %s to their "
+            "owner, who reads them again from the committed offsets",
+            ", ".join(
+                f"{tp.topic}-{tp.partition}<{end}" for tp, end in offsets.items()
+            ),
+        )
+        self.metrics.batches_left_to_rebalance.inc()
+
     # -- polling ---------------------------------------------------------
 
     async def _next_batch(self) -> list[SourceRecord]:
         consumer = self._require_consumer()
+        self._batch_revocations = self._revocations
         size = self.settings.kafka_batch_size
         deadline = time.monotonic() + self.settings.kafka_batch_timeout_ms / 1000
         batch: list[SourceRecord] = []
@@ -495,19 +539,26 @@ class DeadLetterConsumer:
 
 
 class _Reassignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions that come (back) to this consumer may carry attempt notes
-    written by another member meanwhile: read them afresh."""
+    """Tells the consumer about rebalances.
 
-    def __init__(self, notes: AttemptLedger):
-        self._notes = notes
+    Note:
+        aiokafka awaits ``on_partitions_revoked`` before the group rebalances,
+        so a dead-letter write in flight finishes first, and a batch fetched
+        before the rebalance is never written or committed afterwards.
+        Partitions that come (back) may carry attempt notes written by
+        another member meanwhile: they are read afresh.
+    """
+
+    def __init__(self, owner: DeadLetterConsumer):
+        self._owner = owner
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
-        return None
+        await self._owner._partitions_revoked(revoked)
 
     async def on_partitions_assigned(
         self, assigned: Collection[TopicPartition]
     ) -> None:
-        self._notes.forget(assigned)
+        self._owner._attempt_notes.forget(assigned)
 
 
 def _first_offsets(batch: Sequence[SourceRecord]) -> dict[TopicPartition, int]:

@@ -62,6 +62,12 @@ class ConsumerMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.batches_left_to_rebalance = Counter(
+            "agent_dlq_batches_left_to_rebalance_total",
+            "Batches neither dead-lettered nor committed because a rebalance "
+            "moved partitions while they were processed (they are redelivered).",
+            registry=self.registry,
+        )
         self.handler_calls = Counter(
             "agent_dlq_handler_calls_total",
             "Calls of the batch handler, including retries and isolation splits.",
