@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -87,11 +87,31 @@ class AttemptLedger:
         if admin is not None:
             await admin.close()
 
-    def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        """Read the notes of ``partitions`` afresh: another member may have
-        written them while they were not ours."""
+    async def load(self, partitions: Collection[TopicPartition]) -> None:
+        """Read the notes of ``partitions`` afresh, in one request: another
+        member may have written them while they were not ours.
+
+        Called when partitions are assigned, so that a record failing later
+        finds its note without a round trip. When the read fails, each
+        partition's note is read when first needed instead.
+        """
         for partition in partitions:
             self._known.pop(partition, None)
+        if not partitions:
+            return
+        try:
+            admin = await self._started_admin()
+            committed = await admin.list_consumer_group_offsets(
+                self._group_id, partitions=list(partitions)
+            )
+        except KafkaError as error:
+            logger.warning("could not read attempt notes: %r", error)
+            return
+        for partition in partitions:
+            entry = committed.get(partition)
+            self._known[partition] = AttemptNote.decode(
+                entry.metadata if entry else None
+            )
 
     def cleared(self, partitions: Iterable[TopicPartition]) -> None:
         """A regular commit (no metadata) replaced the notes of ``partitions``."""
@@ -143,11 +163,11 @@ class AttemptLedger:
 
     async def _read(self, key: TopicPartition) -> AttemptNote | None:
         admin = await self._started_admin()
-        offsets = await admin.list_consumer_group_offsets(
+        committed = await admin.list_consumer_group_offsets(
             self._group_id, partitions=[key]
         )
-        committed = offsets.get(key)
-        return AttemptNote.decode(committed.metadata if committed else None)
+        entry = committed.get(key)
+        return AttemptNote.decode(entry.metadata if entry else None)
 
     async def _started_admin(self) -> AIOKafkaAdminClient:
         if self._admin is None:

@@ -546,7 +546,7 @@ class _Reassignment(ConsumerRebalanceListener):  # type: ignore[misc]
         so a dead-letter write in flight finishes first, and a batch fetched
         before the rebalance is never written or committed afterwards.
         Partitions that come (back) may carry attempt notes written by
-        another member meanwhile: they are read afresh.
+        another member meanwhile: they are read afresh, in one request.
     """
 
     def __init__(self, owner: DeadLetterConsumer):
@@ -558,7 +558,7 @@ class _Reassignment(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(
         self, assigned: Collection[TopicPartition]
     ) -> None:
-        self._owner._attempt_notes.forget(assigned)
+        await self._owner._attempt_notes.load(assigned)
 
 
 def _first_offsets(batch: Sequence[SourceRecord]) -> dict[TopicPartition, int]:
