@@ -12,8 +12,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from consumer_patch import headers
 from consumer_patch.envelope import decode_bytes, decode_headers
@@ -28,6 +26,7 @@ from tests.support.kafka_io import (
     envelopes,
     produce,
     read_topic,
+    set_topic_config,
 )
 from tests.support.pipeline import (
     committed_offsets,
@@ -238,8 +237,11 @@ async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
             ),
             what="the first records to be committed",
         )
-        await _set_topic_config(
-            services, settings.kafka_dlq_topic, "max.message.bytes", "200"
+        await set_topic_config(
+            services.bootstrap_servers,
+            settings.kafka_dlq_topic,
+            "max.message.bytes",
+            "200",
         )
         rest = [Outgoing(action_bytes(f"ok-{n}"), partition=0) for n in range(20, 30)]
         rest.insert(0, Outgoing(b"poison", partition=0))  # offset 20
@@ -255,8 +257,11 @@ async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
             await _after(2.0, _partition_zero_offset(services, settings)),
         ]
 
-        await _set_topic_config(
-            services, settings.kafka_dlq_topic, "max.message.bytes", "8388608"
+        await set_topic_config(
+            services.bootstrap_servers,
+            settings.kafka_dlq_topic,
+            "max.message.bytes",
+            "8388608",
         )
         await wait_until(
             lambda: fully_committed(
@@ -316,19 +321,6 @@ def _failed_publish(consumer: object) -> Callable[[], object]:
         return any(sample.value > 0 for sample in samples)
 
     return check
-
-
-async def _set_topic_config(
-    services: Services, topic: str, name: str, value: str
-) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=services.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={name: value})]
-        )
-    finally:
-        await admin.close()
 
 
 async def test_largest_record_the_source_topic_allows_round_trips_through_the_dlq(

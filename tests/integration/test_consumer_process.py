@@ -10,8 +10,11 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +23,13 @@ import pytest
 
 from consumer_patch.settings import Settings
 from tests.conftest import Services
-from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
+from tests.support.kafka_io import (
+    Outgoing,
+    action_bytes,
+    produce,
+    read_topic,
+    set_topic_config,
+)
 from tests.support.pipeline import (
     committed_offsets,
     fully_committed,
@@ -279,3 +288,94 @@ async def test_unreachable_postgres_names_the_setting_without_the_password(
     assert "POSTGRES_DSN: cannot connect to PostgreSQL" in result.stderr
     assert "s3cr3t" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_metrics_and_health_endpoints_of_the_running_command(
+    services: Services, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    settings = await pipeline_settings(services, unique)
+    produced = _records(300, 0, seed=5)
+    poison = [item for item in produced if not _is_valid(item)]
+    await produce(services.bootstrap_servers, settings.kafka_topic, produced)
+    port = _free_port()
+    process = _start(_environment(settings, METRICS_PORT=str(port)), tmp_path)
+    try:
+        await wait_until(
+            lambda: fully_committed(
+                services.bootstrap_servers,
+                settings.kafka_group_id,
+                settings.kafka_topic,
+            ),
+            what="the consumer to drain the topic",
+        )
+        healthy = await _get(port, "/health")
+        metrics = (await _get(port, "/metrics"))[1]
+
+        # The dead-letter topic stops taking envelopes: /health turns 503 and
+        # names the cause, and comes back by itself once the topic is fixed.
+        dlq = settings.kafka_dlq_topic
+        await set_topic_config(
+            services.bootstrap_servers, dlq, "max.message.bytes", "200"
+        )
+        await produce(
+            services.bootstrap_servers, settings.kafka_topic, [Outgoing(b"{broken")]
+        )
+        await wait_until(
+            lambda: _status_is(port, 503), wait_seconds=30, what="/health to be 503"
+        )
+        unhealthy = await _get(port, "/health")
+        await set_topic_config(
+            services.bootstrap_servers, dlq, "max.message.bytes", "8388608"
+        )
+        await wait_until(
+            lambda: _status_is(port, 200), wait_seconds=60, what="/health to be 200"
+        )
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert healthy[0] == 200
+    assert _sample(metrics, "agent_dlq_records_processed_total") == len(produced) - len(
+        poison
+    )
+    assert _sample(metrics, "agent_dlq_dead_letters_total") == len(poison)
+    assert unhealthy[0] == 503
+    assert "dead_letter_publish" in unhealthy[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _get(port: int, path: str) -> tuple[int, str]:
+    def fetch() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}{path}", timeout=5
+            ) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    return await asyncio.to_thread(fetch)
+
+
+async def _status_is(port: int, status: int) -> bool:
+    try:
+        return (await _get(port, "/health"))[0] == status
+    except OSError:
+        return False  # not listening yet
+
+
+def _sample(exposition: str, name: str) -> float:
+    """Sum of a metric's samples over all its labels."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith((f"{name}{{", f"{name} "))
+    )

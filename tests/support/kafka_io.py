@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from consumer_patch.topics import partitions_of
@@ -124,3 +126,15 @@ def action(correlation_id: str, **fields: Any) -> dict[str, Any]:
 
 def action_bytes(correlation_id: str, **fields: Any) -> bytes:
     return json.dumps(action(correlation_id, **fields)).encode()
+
+
+async def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
+    """Change one setting of a topic on the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={name: value})]
+        )
+    finally:
+        await admin.close()
