@@ -86,8 +86,17 @@ class KafkaService:
     def environment(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
 
+    @property
+    def _config_path(self) -> Path:
+        # Also what identifies this stack's broker among the processes: its
+        # command line ends with this file, so a stale pid file that now
+        # names another stack's broker is not taken for ours.
+        return self._paths.root / "config" / "kafka-server.properties"
+
     def status(self) -> ServiceStatus:
-        return pid_status(NAME, self._paths, MAIN_CLASS, self.bootstrap_servers)
+        return pid_status(
+            NAME, self._paths, str(self._config_path), self.bootstrap_servers
+        )
 
     def start(self) -> None:
         if self.status().state == "running":
@@ -116,13 +125,12 @@ class KafkaService:
             raise
 
     def stop(self) -> None:
-        process.stop_by_pid_file(self._paths.pid(NAME), MAIN_CLASS)
+        process.stop_by_pid_file(self._paths.pid(NAME), str(self._config_path))
 
     def _write_config(self) -> Path:
         port, controller_port = self._ports()
-        config_dir = self._paths.root / "config"
-        config_dir.mkdir(parents=True, exist_ok=True)
-        path = config_dir / "kafka-server.properties"
+        path = self._config_path
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             SERVER_PROPERTIES.format(
                 port=port, controller_port=controller_port, log_dir=self._data

@@ -105,6 +105,32 @@ def test_a_stale_pid_file_is_never_signalled(stack: LocalStack) -> None:
         innocent.wait()
 
 
+def test_a_pid_file_naming_another_stacks_broker_is_not_taken_for_ours(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    # Looks like a Kafka broker on its command line, but of another stack.
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "kafka.Kafka",
+            str(tmp_path / "other-stack" / "config" / "kafka-server.properties"),
+        ]
+    )
+    try:
+        stack.paths.pid("kafka").parent.mkdir(parents=True, exist_ok=True)
+        stack.paths.pid("kafka").write_text(f"{other.pid}\n")
+
+        assert stack.kafka.status().state == "dead"
+        stack.down()
+
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_broker_that_cannot_start_leaves_nothing_running(stack: LocalStack) -> None:
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
