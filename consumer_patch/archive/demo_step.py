@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from consumer_patch.archive.query import ArchiveDatabase
+from consumer_patch.archive.query import UNIQUE_VIEW, ArchiveDatabase
 from consumer_patch.cli.output import table
 from consumer_patch.connector import (
-    ARCHIVE_TABLE_NAME,
     DEFAULT_ARCHIVE_LAYOUT,
     ArchiveLayout,
 )
@@ -28,7 +27,7 @@ SHOWN_COLUMNS = (
 
 _QUERY = f"""
 SELECT *
-FROM {ARCHIVE_TABLE_NAME}
+FROM {UNIQUE_VIEW}
 WHERE (CAST(? AS VARCHAR) IS NULL OR failed_at >= ?)
   AND (CAST(? AS VARCHAR) IS NULL OR original_topic = ?)
 ORDER BY failed_at, original_partition, original_offset
@@ -85,7 +84,7 @@ def print_archived_dead_letters(
     days = sorted({str(letter["dt"]) for letter in letters})
     print(
         f"\n{len(letters)} dead letters found in the S3 archive "
-        f"(table {ARCHIVE_TABLE_NAME}, days {', '.join(days) or 'none'}):",
+        f"(view {UNIQUE_VIEW}, days {', '.join(days) or 'none'}):",
         file=stream,
     )
     table(letters[:limit], SHOWN_COLUMNS, out=stream)

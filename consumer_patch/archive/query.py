@@ -4,13 +4,14 @@
 objects through the S3 endpoint (the ``httpfs`` extension from the pinned
 ``duckdb-ext-httpfs`` wheel; nothing is downloaded) and exposes:
 
-- ``agent_actions_dlq``: one row per dead letter, with the Glue table's
-  columns (derived from the envelope schema) plus the ``dt`` partition
-  column. The sink delivers at least once, and a dead letter published twice
-  carries the same ``dead_letter_id``, so this view keeps one row per
-  ``dead_letter_id``.
-- ``agent_actions_dlq_raw``: every archived line as written, duplicates
-  included, which is what Athena's table returns.
+- ``agent_actions_dlq``: every archived line as written, duplicates
+  included, with the Glue table's columns (derived from the envelope schema)
+  plus the ``dt`` partition column: what Athena's table returns, so a query
+  gives the same answer here and there.
+- ``agent_actions_dlq_unique``: one row per ``dead_letter_id`` (the sink
+  delivers at least once, and a dead letter published twice carries the
+  same id), a local convenience; in Athena, deduplicate in the query as the
+  named queries do.
 
 The named queries run unchanged. The one translation for DuckDB lives here:
 Athena's ``json_extract_scalar`` is defined as a macro that behaves like it
@@ -39,9 +40,15 @@ from consumer_patch.connector import (
 )
 from consumer_patch.errors import AgentDLQError
 
-__all__ = ["ArchiveDatabase", "ArchiveQueryError", "QueryResult", "duckdb_type"]
+__all__ = [
+    "UNIQUE_VIEW",
+    "ArchiveDatabase",
+    "ArchiveQueryError",
+    "QueryResult",
+    "duckdb_type",
+]
 
-RAW_VIEW = f"{ARCHIVE_TABLE_NAME}_raw"
+UNIQUE_VIEW = f"{ARCHIVE_TABLE_NAME}_unique"
 
 # Athena's json_extract_scalar, in DuckDB terms. Nested CASEs rather than AND:
 # only rows holding valid JSON reach json_type, which fails on anything else.
@@ -132,11 +139,13 @@ class ArchiveDatabase:
     def refresh(self) -> None:
         """(Re)define the views; call after the first objects appear."""
         source = self._archive_select() if self._has_objects() else self._empty_select()
-        self._connection.execute(f"CREATE OR REPLACE VIEW {RAW_VIEW} AS {source}")
+        self._connection.execute(
+            f"CREATE OR REPLACE VIEW {ARCHIVE_TABLE_NAME} AS {source}"
+        )
         # One row per dead letter: the first archived copy of each id.
         self._connection.execute(
-            f"CREATE OR REPLACE VIEW {ARCHIVE_TABLE_NAME} AS "
-            f"SELECT * FROM {RAW_VIEW} "
+            f"CREATE OR REPLACE VIEW {UNIQUE_VIEW} AS "
+            f"SELECT * FROM {ARCHIVE_TABLE_NAME} "
             "QUALIFY row_number() OVER ("
             "PARTITION BY dead_letter_id ORDER BY failed_at, dt) = 1"
         )

@@ -6,7 +6,12 @@ import argparse
 import os
 
 from consumer_patch.archive.named_queries import NamedQuery, named_queries
-from consumer_patch.archive.query import ArchiveDatabase, ArchiveQueryError, QueryResult
+from consumer_patch.archive.query import (
+    UNIQUE_VIEW,
+    ArchiveDatabase,
+    ArchiveQueryError,
+    QueryResult,
+)
 from consumer_patch.archive.s3 import ENDPOINT_VARIABLE
 from consumer_patch.cli.output import emit_json, table
 from consumer_patch.connector import ARCHIVE_TABLE_NAME
@@ -19,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "archive",
         help="query the dead-letter archive in S3 as Athena does",
-        description=f"Run SQL over the table {ARCHIVE_TABLE_NAME} (one row per "
-        f"dead letter; {ARCHIVE_TABLE_NAME}_raw keeps duplicates) with DuckDB "
+        description=f"Run SQL over the table {ARCHIVE_TABLE_NAME} (every archived "
+        f"line, as in Athena; {UNIQUE_VIEW} keeps one per dead letter) with DuckDB "
         "through the S3 endpoint. Settings come from the environment when "
         f"{ENDPOINT_VARIABLE} is set, else from the local stack's .stack/env.",
     )

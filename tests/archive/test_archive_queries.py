@@ -22,11 +22,13 @@ def test_empty_archive_has_the_glue_columns_and_no_rows(
 
     with ArchiveDatabase(location, layout) as database:
         columns = database.execute("DESCRIBE agent_actions_dlq").rows
-        count = database.execute("SELECT count(*) FROM agent_actions_dlq_raw").rows
+        count = database.execute("SELECT count(*) FROM agent_actions_dlq").rows
+        unique_columns = database.execute("DESCRIBE agent_actions_dlq_unique").rows
 
     names = [row[0] for row in columns]
     assert names == [column.name for column in envelope_glue_columns()] + ["dt"]
     assert count == [(0,)]
+    assert [row[0] for row in unique_columns] == names
 
 
 @pytest.mark.parametrize(
