@@ -53,26 +53,60 @@ def _cli(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_up_twice_is_a_no_op_and_down_stops_exactly_the_broker(
+def test_up_twice_is_a_no_op_and_down_stops_exactly_what_up_started(
     stack: LocalStack,
 ) -> None:
     first = stack.up()
-    pid = stack.kafka.status().pid
+    pids = _running_pids(stack)
     second = stack.up()
 
     assert first == second
-    assert stack.kafka.status().pid == pid
+    assert _running_pids(stack) == pids
+    # PostgreSQL is the suite's (POSTGRES_DSN): used, never started here.
+    assert set(pids) == {"kafka", "s3proxy", "connect"}
     env_file = stack.paths.env_file.read_text()
     assert f"KAFKA_BOOTSTRAP_SERVERS={first['KAFKA_BOOTSTRAP_SERVERS']}" in env_file
     assert "POSTGRES_DSN=" in env_file
 
     stack.down()
 
-    assert pid is not None
-    assert not Path(f"/proc/{pid}").exists() or "kafka.Kafka" not in Path(
-        f"/proc/{pid}/cmdline"
-    ).read_bytes().decode(errors="replace")
+    assert [name for name, pid in pids.items() if _alive(pid)] == []
+    assert {status.state for status in stack.status()} <= {"stopped", "external"}
+
+
+def test_a_service_failing_after_others_started_stops_them_again(
+    stack: LocalStack,
+) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    # s3proxy starts third, after Kafka; its port is taken.
+    State(stack.paths.state_file).save_section(
+        "s3proxy", {"port": port, "secret_access_key": "local-test-secret"}
+    )
+    try:
+        result = _cli("up")
+    finally:
+        blocker.close()
+
+    assert result.returncode != 0
+    assert "last lines of" in result.stderr
+    assert "Traceback" not in result.stderr
     assert stack.kafka.status().state == "stopped"
+    assert stack.s3.status().state == "stopped"
+
+
+def _running_pids(stack: LocalStack) -> dict[str, int]:
+    return {
+        status.name: status.pid
+        for status in stack.status()
+        if status.state == "running" and status.pid is not None
+    }
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 def test_status_notices_a_broker_killed_by_hand(stack: LocalStack) -> None:
