@@ -16,7 +16,7 @@ Three connector flavors write that layout:
 - ``confluent``: ``io.confluent.connect.s3.S3SinkConnector``, the usual choice
   on self-managed Connect clusters and MSK Connect.
 
-Both write one dead-letter envelope per line (JSON lines, gzip) under
+All three write one dead-letter envelope per line (JSON lines, gzip) under
 ``<prefix>/<topic>/dt=YYYY-MM-DD/``, dated by the record timestamp in UTC.
 
 This module is pure: no I/O except reading the envelope schema, and no

@@ -104,7 +104,7 @@ def _msk_connector(
             )
         ),
         kafka_cluster_client_authentication=aws.mskconnect.ConnectorKafkaClusterClientAuthenticationArgs(
-            authentication_type=msk.authentication_type
+            authentication_type=msk.authentication_type.value
         ),
         kafka_cluster_encryption_in_transit=aws.mskconnect.ConnectorKafkaClusterEncryptionInTransitArgs(
             encryption_type="TLS"

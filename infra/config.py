@@ -64,6 +64,13 @@ class ConnectorDeployment(StrEnum):
     MSK_CONNECT = "msk-connect"
 
 
+class MskAuthentication(StrEnum):
+    """How MSK Connect authenticates to the cluster (the values AWS accepts)."""
+
+    IAM = "IAM"
+    NONE = "NONE"
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     """Cluster connection, topic durability and the principals to authorize."""
@@ -116,7 +123,7 @@ class MskConnectSettings:
     subnets: tuple[str, ...]
     security_groups: tuple[str, ...]
     kafkaconnect_version: str
-    authentication_type: str
+    authentication_type: MskAuthentication
     worker_count: int
     mcu_count: int
 
@@ -316,7 +323,9 @@ def _msk_settings(reader: _Reader) -> MskConnectSettings:
         subnets=reader.text_list("mskConnectSubnets"),
         security_groups=reader.text_list("mskConnectSecurityGroups"),
         kafkaconnect_version=reader.text("mskConnectKafkaconnectVersion"),
-        authentication_type=reader.text("mskConnectAuthenticationType", default="IAM"),
+        authentication_type=reader.choice(
+            "mskConnectAuthenticationType", MskAuthentication, default="IAM"
+        ),
         worker_count=reader.integer("mskConnectWorkerCount", default=1, minimum=1),
         mcu_count=reader.integer("mskConnectMcuCount", default=1, minimum=1),
     )

@@ -2,7 +2,8 @@
 
 The design uses no separate retry topic: transient failures are retried in
 place by the consumer, and the redrive worker sends transient dead letters
-back to the source topic. So the DLQ is the only topic declared here.
+back to the source topic. So two topics are declared here: the DLQ and the
+replay ledger that makes replay idempotent.
 """
 
 from __future__ import annotations

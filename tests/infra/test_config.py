@@ -96,6 +96,10 @@ def test_without_acl_management_no_acl_is_declared() -> None:
             "agent-dlq:mskConnectCustomPluginArn",
         ),
         (
+            {**MSK_CONNECT, "agent-dlq:mskConnectAuthenticationType": "SASL"},
+            "agent-dlq:mskConnectAuthenticationType",
+        ),
+        (
             {"agent-dlq:connectorAwsAccessKeyId": "AKIAEXAMPLE"},
             "agent-dlq:connectorAwsSecretAccessKey",
         ),

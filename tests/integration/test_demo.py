@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DECODE_KINDS = {"NullValueError", "NotUTF8Error", "NotJSONError", "ValidationError"}
 
 
@@ -37,6 +39,8 @@ def _agent_dlq(
     )
 
 
+# A whole stack starts in a new folder: more than the suite's default limit.
+@pytest.mark.timeout(900)
 def test_demo_reports_every_record_and_finds_its_dead_letters_archived(
     tmp_path: Path,
 ) -> None:
