@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from consumer_patch.errors import StackError
-from consumer_patch.stack import LocalStack
+from consumer_patch.stack import LocalStack, maven
 from consumer_patch.stack.services import StackPaths, State, free_port
 from tests.conftest import Services
 
@@ -181,3 +181,20 @@ def test_a_broker_that_cannot_start_leaves_nothing_running(stack: LocalStack) ->
 
     assert stack.kafka.status().state == "stopped"
     assert not stack.paths.pid("kafka").exists()
+
+
+def test_resolved_jars_are_reused_without_maven(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The suite's stack has resolved Kafka's jars; a second resolution must
+    # neither download nor even run Maven, so it works with no mvn at all.
+    lib = StackPaths.default().lib
+    if not (lib / "kafka" / ".resolved").is_file():
+        pytest.skip("the suite's Kafka is external; no jars were resolved here")
+    before = {path.name: path.stat().st_mtime_ns for path in (lib / "kafka").iterdir()}
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    folder = maven.resolve_jars("kafka", lib)
+
+    assert folder == lib / "kafka"
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
