@@ -30,11 +30,11 @@ from tests.support.kafka_io import (
 )
 from tests.support.pipeline import (
     committed_offsets,
-    fully_committed,
     pipeline_settings,
     running_consumer,
     stored_rows,
     wait_until,
+    wait_until_drained,
 )
 
 DECODE_POISON: dict[str, Callable[[int], bytes | None]] = {
@@ -99,13 +99,8 @@ async def test_mixed_stream_stores_each_valid_action_once_and_dead_letters_each_
     await produce(services.bootstrap_servers, settings.kafka_topic, stream)
 
     async with running_consumer(settings) as (consumer, task):
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="offsets committed to the end",
+        await wait_until_drained(
+            services, settings, what="offsets committed to the end"
         )
         still_running = not task.done()
 
@@ -229,13 +224,8 @@ async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
     async with running_consumer(settings) as (consumer, task):
         # Mid-stream: the consumer has committed the first 20 records when
         # the dead-letter topic stops taking the envelopes (too large).
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="the first records to be committed",
+        await wait_until_drained(
+            services, settings, what="the first records to be committed"
         )
         await set_topic_config(
             services.bootstrap_servers,
@@ -263,13 +253,8 @@ async def test_unwritable_dead_letter_topic_holds_position_until_it_is_restored(
             "max.message.bytes",
             "8388608",
         )
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="progress after the topic was restored",
+        await wait_until_drained(
+            services, settings, what="progress after the topic was restored"
         )
         healthy_again = consumer.health.is_healthy
         assert not task.done()

@@ -32,10 +32,10 @@ from tests.support.kafka_io import (
 )
 from tests.support.pipeline import (
     committed_offsets,
-    fully_committed,
     pipeline_settings,
     stored_rows,
     wait_until,
+    wait_until_drained,
 )
 
 # Small batches and a few thousand records per round keep a consumer busy
@@ -224,12 +224,9 @@ async def test_sigkill_at_random_moments_loses_nothing(
     )
     final = _start(environment, tmp_path)
     try:
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
+        await wait_until_drained(
+            services,
+            settings,
             wait_seconds=120,
             what="the restarted consumer to drain the topic",
         )
@@ -300,13 +297,8 @@ async def test_metrics_and_health_endpoints_of_the_running_command(
     port = _free_port()
     process = _start(_environment(settings, METRICS_PORT=str(port)), tmp_path)
     try:
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="the consumer to drain the topic",
+        await wait_until_drained(
+            services, settings, what="the consumer to drain the topic"
         )
         healthy = await _get(port, "/health")
         metrics = (await _get(port, "/metrics"))[1]

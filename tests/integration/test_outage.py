@@ -16,11 +16,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tests.conftest import Services
 from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
 from tests.support.pipeline import (
-    fully_committed,
     pipeline_settings,
     running_consumer,
     stored_rows,
-    wait_until,
+    wait_until_drained,
 )
 
 
@@ -43,14 +42,7 @@ async def test_database_outage_holds_position_then_resumes_without_dead_letters(
     await produce(services.bootstrap_servers, settings.kafka_topic, first)
 
     async with running_consumer(settings) as (consumer, task):
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="the first part to be stored",
-        )
+        await wait_until_drained(services, settings, what="the first part to be stored")
         members_before = await _member_ids(services, settings.kafka_group_id)
         await asyncio.to_thread(control.stop)
         try:
@@ -62,13 +54,8 @@ async def test_database_outage_holds_position_then_resumes_without_dead_letters(
             outage_metric = consumer.metrics.outage.collect()[0].samples[0].value
         finally:
             await asyncio.to_thread(control.start)
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="progress after PostgreSQL came back",
+        await wait_until_drained(
+            services, settings, what="progress after PostgreSQL came back"
         )
         healthy_after = consumer.health.is_healthy
         members_after = await _member_ids(services, settings.kafka_group_id)

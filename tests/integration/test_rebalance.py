@@ -19,11 +19,10 @@ from consumer_patch.storage import PostgresWriter
 from tests.conftest import Services
 from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
 from tests.support.pipeline import (
-    fully_committed,
     pipeline_settings,
     running_consumer,
     stored_rows,
-    wait_until,
+    wait_until_drained,
 )
 
 PARTITIONS = 3
@@ -90,12 +89,9 @@ async def test_rebalance_mid_batch_writes_each_dead_letter_once(
         async with running_consumer(
             second_settings, handler=second_store, probe=writer.is_available
         ):
-            await wait_until(
-                lambda: fully_committed(
-                    services.bootstrap_servers,
-                    settings.kafka_group_id,
-                    settings.kafka_topic,
-                ),
+            await wait_until_drained(
+                services,
+                settings,
                 wait_seconds=90,
                 what="both consumers to drain the topic",
             )

@@ -26,11 +26,11 @@ from consumer_patch.storage import PostgresWriter
 from tests.conftest import Services
 from tests.support.kafka_io import Outgoing, action_bytes, produce, read_topic
 from tests.support.pipeline import (
-    fully_committed,
     pipeline_settings,
     running_consumer,
     stored_rows,
     wait_until,
+    wait_until_drained,
 )
 
 
@@ -206,14 +206,7 @@ async def test_redrive_parks_permanent_failures_and_a_restart_resends_nothing(
     )
     async with running_consumer(settings):
         await _dead_letters(services, settings, 2)
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="the consumer to commit",
-        )
+        await wait_until_drained(services, settings, what="the consumer to commit")
 
     first = await _redrive_once(settings)
     second = await _redrive_once(settings)
@@ -344,13 +337,8 @@ async def test_in_place_attempts_survive_a_crash_and_are_not_granted_again(
 
     async with running_consumer(settings, handler=store, probe=writer.is_available):
         letters = await _dead_letters(services, settings, 1)
-        await wait_until(
-            lambda: fully_committed(
-                services.bootstrap_servers,
-                settings.kafka_group_id,
-                settings.kafka_topic,
-            ),
-            what="the restarted consumer to commit",
+        await wait_until_drained(
+            services, settings, what="the restarted consumer to commit"
         )
     rows = await stored_rows(services.postgres_dsn, settings.kafka_topic)
     await writer.close()

@@ -106,7 +106,14 @@ def _running_pids(stack: LocalStack) -> dict[str, int]:
 
 
 def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    # A stopped service can linger as a zombie until this process (its
+    # parent, since the stack was started in-process) reaps it: not alive.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in {"Z", "X"}
 
 
 def test_status_notices_a_broker_killed_by_hand(stack: LocalStack) -> None:

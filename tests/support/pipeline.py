@@ -129,3 +129,19 @@ async def fully_committed(bootstrap: str, group: str, topic: str) -> bool:
     ends = await end_offsets(bootstrap, topic)
     committed = await committed_offsets(bootstrap, group)
     return all(committed.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
+
+
+async def wait_until_drained(
+    services: Services,
+    settings: Settings,
+    what: str = "the consumer to commit the whole topic",
+    wait_seconds: float = 60.0,
+) -> None:
+    """Wait until the group has committed every partition of its topic to the end."""
+    await wait_until(
+        lambda: fully_committed(
+            services.bootstrap_servers, settings.kafka_group_id, settings.kafka_topic
+        ),
+        wait_seconds=wait_seconds,
+        what=what,
+    )
