@@ -25,7 +25,7 @@ from typing import Any, TypeGuard
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 logger = logging.getLogger(__name__)
@@ -120,17 +120,12 @@ class AttemptLedger:
 
     async def carried(self, topic: str, partition: int, offset: int) -> int:
         """In-place attempts made on the record at ``offset`` before this
-        process took it (0 when the broker holds no note for it)."""
+        process took it (0 when the broker holds no note for it, or when it
+        cannot be read: counting from the header alone, as without notes)."""
         key = TopicPartition(topic, partition)
         if key not in self._known:
-            try:
-                self._known[key] = await self._read(key)
-            except KafkaError as error:
-                # Counting from the header alone is what happens without
-                # notes; try again on the next failure.
-                logger.warning("could not read attempt notes of %s: %r", key, error)
-                return 0
-        note = self._known[key]
+            await self.load([key])
+        note = self._known.get(key)
         return note.attempts if note is not None and note.offset == offset else 0
 
     async def remember(
@@ -149,7 +144,7 @@ class AttemptLedger:
         key = TopicPartition(topic, partition)
         try:
             await consumer.commit({key: (position, note.encode())})
-        except (CommitFailedError, IllegalStateError, KafkaError) as error:
+        except KafkaError as error:  # CommitFailedError after a rebalance too
             logger.warning(
                 "could not note attempts on %s-%s@%s: %r",
                 topic,
@@ -161,18 +156,14 @@ class AttemptLedger:
             return
         self._known[key] = note
 
-    async def _read(self, key: TopicPartition) -> AttemptNote | None:
-        admin = await self._started_admin()
-        committed = await admin.list_consumer_group_offsets(
-            self._group_id, partitions=[key]
-        )
-        entry = committed.get(key)
-        return AttemptNote.decode(entry.metadata if entry else None)
-
     async def _started_admin(self) -> AIOKafkaAdminClient:
         if self._admin is None:
             admin = AIOKafkaAdminClient(**self._client_options)
-            await admin.start()
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
             self._admin = admin
         return self._admin
 

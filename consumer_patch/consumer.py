@@ -323,15 +323,19 @@ class DeadLetterConsumer:
     async def _note_attempts(self, record: SourceRecord, attempts: int) -> None:
         partition = TopicPartition(record.topic, record.partition)
         position = self._batch_starts.get(partition)
-        if position is None or self._revoked_since_fetch():
+        if position is None:
             return
-        await self._attempt_notes.remember(
-            self._require_consumer(),
-            record.topic,
-            record.partition,
-            position,
-            AttemptNote(record.offset, attempts),
-        )
+        # A note is a commit too: the same rule as for the batch's commit.
+        async with self._writing:
+            if self._revoked_since_fetch():
+                return
+            await self._attempt_notes.remember(
+                self._require_consumer(),
+                record.topic,
+                record.partition,
+                position,
+                AttemptNote(record.offset, attempts),
+            )
 
     async def _dependency_is_down(self) -> bool:
         return self._probe is not None and not await self._probe()
