@@ -6,6 +6,7 @@ the suite's, through POSTGRES_DSN).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -77,24 +78,27 @@ def test_up_twice_is_a_no_op_and_down_stops_exactly_what_up_started(
 def test_a_service_failing_after_others_started_stops_them_again(
     stack: LocalStack,
 ) -> None:
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
-    # s3proxy starts third, after Kafka; its port is taken.
-    State(stack.paths.state_file).save_section(
-        "s3proxy", {"port": port, "secret_access_key": "local-test-secret"}
-    )
-    try:
+    with _taken_port() as port:
+        # s3proxy starts third, after Kafka; its port is taken.
+        State(stack.paths.state_file).save_section(
+            "s3proxy", {"port": port, "secret_access_key": "local-test-secret"}
+        )
         result = _cli("up")
-    finally:
-        blocker.close()
 
     assert result.returncode != 0
     assert "last lines of" in result.stderr
     assert "Traceback" not in result.stderr
     assert stack.kafka.status().state == "stopped"
     assert stack.s3.status().state == "stopped"
+
+
+@contextlib.contextmanager
+def _taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something is listening on."""
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        yield blocker.getsockname()[1]
 
 
 def _running_pids(stack: LocalStack) -> dict[str, int]:
@@ -130,8 +134,21 @@ def test_status_notices_a_broker_killed_by_hand(stack: LocalStack) -> None:
     assert stack.kafka.status().state == "dead"
 
 
-def test_a_stale_pid_file_is_never_signalled(stack: LocalStack) -> None:
-    innocent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+@pytest.mark.parametrize(
+    "looks_like",
+    [
+        [],  # any unrelated process
+        # a Kafka broker on its command line, but another stack's
+        ["kafka.Kafka", "/elsewhere/other-stack/config/kafka-server.properties"],
+    ],
+    ids=["unrelated-process", "another-stacks-broker"],
+)
+def test_a_pid_file_naming_a_process_not_ours_is_never_signalled(
+    stack: LocalStack, looks_like: list[str]
+) -> None:
+    innocent = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", *looks_like]
+    )
     try:
         stack.paths.pid("kafka").parent.mkdir(parents=True, exist_ok=True)
         stack.paths.pid("kafka").write_text(f"{innocent.pid}\n")
@@ -146,45 +163,13 @@ def test_a_stale_pid_file_is_never_signalled(stack: LocalStack) -> None:
         innocent.wait()
 
 
-def test_a_pid_file_naming_another_stacks_broker_is_not_taken_for_ours(
-    stack: LocalStack, tmp_path: Path
-) -> None:
-    # Looks like a Kafka broker on its command line, but of another stack.
-    other = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time; time.sleep(60)",
-            "kafka.Kafka",
-            str(tmp_path / "other-stack" / "config" / "kafka-server.properties"),
-        ]
-    )
-    try:
-        stack.paths.pid("kafka").parent.mkdir(parents=True, exist_ok=True)
-        stack.paths.pid("kafka").write_text(f"{other.pid}\n")
-
-        assert stack.kafka.status().state == "dead"
-        stack.down()
-
-        assert other.poll() is None
-    finally:
-        other.kill()
-        other.wait()
-
-
 def test_a_broker_that_cannot_start_leaves_nothing_running(stack: LocalStack) -> None:
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
-    State(stack.paths.state_file).save_section(
-        "kafka", {"port": port, "controller_port": free_port()}
-    )
-    try:
+    with _taken_port() as port:
+        State(stack.paths.state_file).save_section(
+            "kafka", {"port": port, "controller_port": free_port()}
+        )
         with pytest.raises(StackError, match="last lines of"):
             stack.up()
-    finally:
-        blocker.close()
 
     assert stack.kafka.status().state == "stopped"
     assert not stack.paths.pid("kafka").exists()
@@ -195,9 +180,10 @@ def test_resolved_jars_are_reused_without_maven(
 ) -> None:
     # The suite's stack has resolved Kafka's jars; a second resolution must
     # neither download nor even run Maven, so it works with no mvn at all.
-    lib = StackPaths.default().lib
-    if not (lib / "kafka" / ".resolved").is_file():
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         pytest.skip("the suite's Kafka is external; no jars were resolved here")
+    lib = StackPaths.default().lib
+    assert (lib / "kafka" / ".resolved").is_file(), "the suite resolved no Kafka jars"
     before = {path.name: path.stat().st_mtime_ns for path in (lib / "kafka").iterdir()}
     monkeypatch.setenv("PATH", "/nonexistent")
 
